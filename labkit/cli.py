@@ -1,0 +1,226 @@
+"""Command line: ``labkit run``, ``labkit list``, ``labkit report``.
+
+``labkit run [NB ...] --profile smoke|full -p key=value --out DIR`` executes the course notebooks
+headlessly with papermill, one after the other, each into ``DIR/<notebook>.ipynb`` with its run
+folder ``DIR/<notebook>/`` (metrics.json, figures, checkpoints), then writes ``DIR/report.md``.
+A failing notebook is reported (its name, the failing cell and the error) and the others still
+run; the command then exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from labkit import env, report
+
+NOTEBOOKS_DIR = env.REPO_ROOT / "notebooks"
+
+
+@dataclass
+class NotebookResult:
+    """What happened to one notebook in ``labkit run``."""
+
+    notebook: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    output: str
+    error: str = ""
+
+
+def discover_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """The course notebooks ``NN_slug.ipynb`` in ``folder``, in order.
+
+    Raises:
+        FileNotFoundError: the folder does not exist or holds no numbered notebook.
+    """
+    paths = sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no numbered notebooks (NN_slug.ipynb) found in {folder}")
+    return paths
+
+
+def select_notebooks(names: Sequence[str], available: Sequence[Path]) -> list[Path]:
+    """Resolve names such as ``01``, ``1``, ``02_sr_trials`` or a file name to notebook paths.
+
+    Raises:
+        ValueError: a name matches no notebook, or more than one (the message lists the choices).
+    """
+    if not names:
+        return list(available)
+    chosen: list[Path] = []
+    for name in names:
+        key = Path(name).name.removesuffix(".ipynb")
+        if key.isdigit():
+            key = f"{int(key):02d}_"
+        matches = [p for p in available if p.stem == key or p.stem.startswith(key)]
+        if len(matches) != 1:
+            listing = ", ".join(p.stem for p in available)
+            what = "matches no notebook" if not matches else "is ambiguous"
+            raise ValueError(f"notebook {name!r} {what}; choose from: {listing}")
+        if matches[0] not in chosen:
+            chosen.append(matches[0])
+    return chosen
+
+
+def parse_parameter(text: str) -> tuple[str, Any]:
+    """Parse one ``-p key=value``; the value is a Python literal if it parses as one, else a string.
+
+    Raises:
+        ValueError: no ``=`` or an empty key.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise ValueError(f"-p expects key=value with a Python identifier as key, got {text!r}")
+    raw = raw.strip()
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = {"true": True, "false": False, "none": None}.get(raw.lower(), raw)
+    return key, value
+
+
+def _failure_message(exc: BaseException) -> str:
+    """Name the failing cell for papermill errors; fall back to the exception text."""
+    cell = getattr(exc, "cell_index", None)
+    count = getattr(exc, "exec_count", None)
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    where = f"cell {cell}" if cell is not None else "setup"
+    if count is not None:
+        where += f" (In [{count}])"
+    return f"{where}: {ename}: {evalue}".strip()
+
+
+def run_notebook(nb: Path, out_root: Path, profile: str, params: dict[str, Any], *, progress: bool) -> NotebookResult:
+    """Execute one notebook with papermill into ``out_root``; never raises for notebook errors."""
+    import papermill as pm
+
+    out_dir = out_root / nb.stem
+    out_nb = out_root / nb.name
+    parameters = {"profile": profile, "out_dir": str(out_dir.resolve()), **params}
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(nb),
+            str(out_nb),
+            parameters=parameters,
+            cwd=str(nb.parent),
+            progress_bar=progress,
+            log_output=False,
+            kernel_name="python3",
+        )
+    except Exception as exc:  # papermill wraps every cell error; report it, run the rest
+        return NotebookResult(nb.stem, "failed", time.perf_counter() - start, str(out_nb), _failure_message(exc))
+    return NotebookResult(nb.stem, "ok", time.perf_counter() - start, str(out_nb))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    available = discover_notebooks(Path(args.notebooks_dir))
+    chosen = select_notebooks(args.notebook, available)
+    params = dict(parse_parameter(p) for p in args.param)
+    out_root = Path(args.out) if args.out else env.runs_dir() / args.profile
+    out_root.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("LABKIT_PROFILE", args.profile)
+    progress = sys.stderr.isatty()
+
+    results: list[NotebookResult] = []
+    total = time.perf_counter()
+    for i, nb in enumerate(chosen, 1):
+        print(f"[{i}/{len(chosen)}] {nb.name} (profile {args.profile}) ...", flush=True)
+        res = run_notebook(nb, out_root, args.profile, params, progress=progress)
+        results.append(res)
+        line = f"[{i}/{len(chosen)}] {nb.name}: {res.status} in {res.seconds:.0f} s -> {res.output}"
+        if res.error:
+            line += f"\n      FAILED at {res.error}"
+        print(line, flush=True)
+
+    summary = {
+        "profile": args.profile,
+        "parameters": params,
+        "notebooks": [
+            {"notebook": r.notebook, "status": r.status, "seconds": round(r.seconds, 1), "error": r.error}
+            for r in results
+        ],
+    }
+    # Merge with earlier runs into the same folder so `labkit run 01` then `labkit run 02` report both.
+    summary_path = out_root / report.RUN_SUMMARY_FILE
+    if summary_path.exists():
+        import json
+
+        try:
+            old = json.loads(summary_path.read_text(encoding="utf-8"))
+            fresh = {r["notebook"] for r in summary["notebooks"]}
+            kept = [r for r in old.get("notebooks", []) if r.get("notebook") not in fresh]
+            summary["notebooks"] = sorted(kept + summary["notebooks"], key=lambda r: r["notebook"])
+        except (ValueError, OSError):
+            pass
+    report.write_json_atomic(summary_path, summary)
+    path = report.write_report(out_root)
+    failed = [r for r in results if r.status != "ok"]
+    print(f"done in {time.perf_counter() - total:.0f} s: {len(results) - len(failed)} ok, {len(failed)} failed; report: {path}")
+    for r in failed:
+        print(f"  {r.notebook}: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for nb in discover_notebooks(Path(args.notebooks_dir)):
+        print(nb.stem)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    root = Path(args.out) if args.out else env.runs_dir() / args.profile
+    if not root.exists():
+        print(f"no run folder {root}: run `labkit run --profile {args.profile}` first", file=sys.stderr)
+        return 1
+    path = report.write_report(root)
+    print(path.read_text(encoding="utf-8"))
+    print(f"written: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description="Run and report the restoration-lab notebooks.")
+    parser.add_argument("--notebooks-dir", default=str(NOTEBOOKS_DIR), help="folder of NN_slug.ipynb notebooks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute notebooks headlessly with papermill, then write report.md")
+    run.add_argument("notebook", nargs="*", help="notebooks by number (01) or name; default: all")
+    run.add_argument("--profile", choices=env.PROFILES, default="smoke", help="smoke (CPU, minutes) or full (GPU)")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a parameters-cell value (Python literal or string); repeatable")
+    run.add_argument("--out", help="output folder (default runs/<profile>/)")
+    run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("list", help="list the notebooks")
+    lst.set_defaults(func=cmd_list)
+
+    rep = sub.add_parser("report", help="collect runs/<profile>/*/metrics.json into report.md")
+    rep.add_argument("--profile", choices=env.PROFILES, default="smoke")
+    rep.add_argument("--out", help="run folder (default runs/<profile>/)")
+    rep.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``labkit`` console script and ``python -m labkit``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(str(exc))
+        return 2  # unreachable: parser.error exits
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

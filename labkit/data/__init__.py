@@ -1,0 +1,1 @@
+"""Data: bundled sample photos, degradations, datasets, patching and paired augmentation."""

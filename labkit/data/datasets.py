@@ -1,0 +1,667 @@
+"""Datasets for restoration: SR pairs made on the fly, paired folders (DIV2K layout), in-memory pairs.
+
+Every dataset returns BasicSR-style items ``{'lq': Tensor (C, h, w), 'gt': Tensor (C, H, W), 'name':
+str}``, float32 RGB in [0, 1] (``lq`` = low-quality input, ``gt`` = ground truth).
+
+Random crops follow BasicSR's ``paired_random_crop`` (``basicsr/data/transforms.py``): a patch of
+``gt_size // scale`` pixels is drawn in the LR image and the GT patch is the same region, ``scale``
+times bigger, so the two stay aligned. Their randomness comes from torch's RNG (one ``torch.randint``
+per item seeds a numpy Generator), so ``torch.manual_seed`` makes them reproducible, with
+``DataLoader(num_workers=0)`` and with workers (each worker's torch seed derives from the main one).
+
+Public API: :class:`SRFolderDataset`, :class:`PairedFolderDataset`, :class:`ArrayPairDataset`,
+:func:`paired_random_crop`, :func:`div2k_paths`, :func:`sr_pairs`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from labkit.data.degrade import bicubic_downsample, crop_to_multiple
+from labkit.io import image_size, img2tensor, list_images, read_image
+
+__all__ = [
+    "Augment",
+    "SRFolderDataset",
+    "PairedFolderDataset",
+    "ArrayPairDataset",
+    "paired_random_crop",
+    "div2k_paths",
+    "sr_pairs",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+#: A paired augmentation: ``(lq, gt) -> (lq, gt)`` on HWC numpy arrays; it must apply the same
+#: geometric transform to both (e.g. ``labkit.data.augment``'s albumentations pipelines).
+Augment = Callable[[np.ndarray, np.ndarray], "tuple[np.ndarray, np.ndarray]"]
+RngLike = Union[np.random.Generator, int, None]
+
+
+# --------------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_scale(scale: object) -> int:
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or int(scale) < 1:
+        raise ValueError(f"scale: expected an integer >= 1, got {scale!r}")
+    return int(scale)
+
+
+def _check_gt_size(gt_size: object, scale: int) -> Optional[int]:
+    if gt_size is None:
+        return None
+    if isinstance(gt_size, bool) or not isinstance(gt_size, (int, np.integer)) or int(gt_size) < 1:
+        raise ValueError(f"gt_size: expected a positive integer or None, got {gt_size!r}")
+    if int(gt_size) % scale:
+        raise ValueError(
+            f"gt_size ({gt_size}) must be a multiple of scale ({scale}) so that the LR patch "
+            f"({gt_size}/{scale}) is whole pixels"
+        )
+    return int(gt_size)
+
+
+def _check_repeat(repeat: object) -> int:
+    if isinstance(repeat, bool) or not isinstance(repeat, (int, np.integer)) or int(repeat) < 1:
+        raise ValueError(f"repeat: expected an integer >= 1, got {repeat!r}")
+    return int(repeat)
+
+
+def _outside_stacklevel() -> int:
+    """``stacklevel`` for warnings.warn that points at the first caller outside this module."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _torch_rng() -> np.random.Generator:
+    """A numpy Generator seeded from torch's global RNG (so ``torch.manual_seed`` controls it)."""
+    seed = int(torch.randint(0, 2**62, (1,), dtype=torch.int64).item())
+    return np.random.default_rng(seed)
+
+
+def _as_float_image(img: np.ndarray, what: str) -> np.ndarray:
+    """uint8 [0,255] / uint16 / float array, (H, W, C) or (H, W) -> float32 (H, W, C) in [0,1]."""
+    if not isinstance(img, np.ndarray):
+        raise TypeError(f"{what}: expected a numpy array, got {type(img).__name__}")
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3:
+        raise ValueError(f"{what}: expected an (H, W, C) image, got shape {img.shape}")
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / np.float32(255.0)
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / np.float32(65535.0)
+    if np.issubdtype(img.dtype, np.floating):
+        return img.astype(np.float32, copy=False)
+    raise TypeError(f"{what}: expected uint8 or float data, got dtype {img.dtype}")
+
+
+def _lr_crop_origin(lq_h: int, lq_w: int, lq_size: int, rng: np.random.Generator) -> tuple[int, int]:
+    """Random top-left corner (in LR pixels) of an ``lq_size`` square inside an ``lq_h x lq_w`` image."""
+    top = int(rng.integers(0, lq_h - lq_size + 1))
+    left = int(rng.integers(0, lq_w - lq_size + 1))
+    return top, left
+
+
+def _apply_augment(
+    augment: Optional[Augment], lq: np.ndarray, gt: np.ndarray, scale: Optional[int], name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run the paired augmentation on copies and check that it kept the pair aligned in size.
+
+    Copies protect cached images from augmentations that work in place. ``scale=None`` skips the
+    size check (pairs whose ratio is unknown).
+    """
+    if augment is None:
+        return lq, gt
+    out = augment(lq.copy(), gt.copy())
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"augment must return a (lq, gt) tuple, got {type(out).__name__} (item {name!r})")
+    lq2, gt2 = out
+    if scale is not None and gt2.shape[0] != lq2.shape[0] * scale or gt2.shape[1] != lq2.shape[1] * scale:
+        raise ValueError(
+            f"augment broke the pair {name!r}: lq {lq2.shape[:2]} x scale {scale} != gt {gt2.shape[:2]}; "
+            "a paired augmentation must apply the same geometric transform to both images"
+        )
+    return lq2, gt2
+
+
+def _to_item(lq: np.ndarray, gt: np.ndarray, name: str) -> dict:
+    return {"lq": img2tensor(np.ascontiguousarray(lq)), "gt": img2tensor(np.ascontiguousarray(gt)), "name": name}
+
+
+def _listing(items: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    more = f", ... ({len(items)} in all)" if len(items) > limit else f" ({len(items)} in all)"
+    return shown + more
+
+
+# --------------------------------------------------------------------------------------------------
+# paired_random_crop
+# --------------------------------------------------------------------------------------------------
+
+
+def paired_random_crop(
+    lq: np.ndarray, gt: np.ndarray, gt_size: int, scale: int, rng: RngLike = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crop aligned random patches: a ``gt_size`` GT patch and the matching ``gt_size/scale`` LR patch.
+
+    BasicSR semantics (``basicsr/data/transforms.py::paired_random_crop``): the LR top-left corner
+    ``(y, x)`` is drawn uniformly in the LR image and the GT patch starts at ``(y*scale, x*scale)``,
+    so the GT patch covers exactly the area the LR patch was made from.
+
+    Args:
+        lq: (h, w, C) array, any dtype.
+        gt: (h*scale, w*scale, C) array.
+        gt_size: GT patch side in pixels; a multiple of ``scale``.
+        scale: integer SR factor >= 1 (1 for restoration pairs of equal size).
+        rng: a ``numpy.random.Generator``, an int seed, or None (derived from torch's RNG, so
+            ``torch.manual_seed`` makes it reproducible).
+
+    Returns:
+        ``(lq_patch, gt_patch)``: views of shapes (gt_size/scale, gt_size/scale, C) and
+        (gt_size, gt_size, C).
+
+    Raises:
+        ValueError: gt is not ``scale`` times lq, ``gt_size`` not a multiple of ``scale``, or the
+            patch does not fit in the image (the message gives the sizes).
+    """
+    scale = _check_scale(scale)
+    gt_size = _check_gt_size(gt_size, scale)
+    if gt_size is None:
+        raise ValueError("gt_size: expected a positive integer, got None")
+    lq_h, lq_w = lq.shape[:2]
+    gt_h, gt_w = gt.shape[:2]
+    if (gt_h, gt_w) != (lq_h * scale, lq_w * scale):
+        raise ValueError(
+            f"scale mismatch: gt {gt_h}x{gt_w} is not {scale}x lq {lq_h}x{lq_w} "
+            f"(expected gt {lq_h * scale}x{lq_w * scale})"
+        )
+    lq_size = gt_size // scale
+    if lq_h < lq_size or lq_w < lq_size:
+        raise ValueError(
+            f"patch does not fit: lq {lq_h}x{lq_w} is smaller than the lq patch {lq_size}x{lq_size} "
+            f"(gt_size {gt_size} / scale {scale}); gt is {gt_h}x{gt_w}"
+        )
+    gen = _torch_rng() if rng is None else np.random.default_rng(rng)
+    top, left = _lr_crop_origin(lq_h, lq_w, lq_size, gen)
+    lq_patch = lq[top : top + lq_size, left : left + lq_size]
+    gt_patch = gt[top * scale : (top + lq_size) * scale, left * scale : (left + lq_size) * scale]
+    return lq_patch, gt_patch
+
+
+# --------------------------------------------------------------------------------------------------
+# SRFolderDataset
+# --------------------------------------------------------------------------------------------------
+
+
+class SRFolderDataset(Dataset):
+    """SR training/evaluation pairs from HR images; the LR input is made on the fly.
+
+    ``lq = bicubic_downsample(gt, scale)`` (MATLAB ``imresize`` bicubic, the "BI" degradation of
+    DIV2K and the SR benchmarks), clipped to [0, 1] (as 8-bit LR files are).
+
+    With ``gt_size`` an aligned random patch is drawn (BasicSR ``paired_random_crop``: LR corner
+    uniform in the LR grid, GT corner = LR corner x scale). Only the patch plus a margin of
+    ``3*scale`` HR pixels (more than the bicubic kernel's reach of ``2*scale``) is downsampled, so the
+    LR patch equals the matching crop of the downsampled *whole* image, at a fraction of the cost.
+
+    Args:
+        gt_root: folder of HR images (see :func:`labkit.io.list_images`); or None with ``images``.
+        scale: integer SR factor >= 1.
+        gt_size: HR patch side for random paired crops (a multiple of ``scale``, at most the smallest
+            image side); None returns whole images.
+        crop_to_scale: if an HR side is not a multiple of ``scale``: False -> ValueError naming the
+            file and size; True -> crop bottom/right (BasicSR ``mod_crop``) and warn once.
+        augment: optional ``(lq, gt) -> (lq, gt)`` on HWC float32 arrays, applied after cropping.
+        repeat: the dataset's length is ``repeat x number of images`` (more random crops per epoch).
+        cache: keep decoded HR images (and whole-image LR) in memory. 8-bit sources are kept as uint8
+            (3 bytes/pixel; DIV2K train ~7 GB); use ``cache=False`` for big folders. Each DataLoader
+            worker holds its own cache.
+        images: ``[(name, HWC array), ...]`` instead of ``gt_root`` (see :meth:`from_arrays`).
+
+    Items: ``{'lq': (C, H/s, W/s), 'gt': (C, H, W), 'name': file stem or given name}``, float32.
+
+    Raises (at construction): ValueError for a bad scale/gt_size/repeat, an HR size not divisible by
+    ``scale`` (unless ``crop_to_scale``), or ``gt_size`` larger than an image (naming it);
+    FileNotFoundError / ValueError from :func:`labkit.io.list_images` for a missing / empty folder.
+    Only image headers are read at construction; pixels are decoded when an item is requested.
+    """
+
+    def __init__(
+        self,
+        gt_root: Optional[PathLike] = None,
+        scale: int = 4,
+        gt_size: Optional[int] = None,
+        crop_to_scale: bool = False,
+        augment: Optional[Augment] = None,
+        repeat: int = 1,
+        cache: bool = True,
+        *,
+        images: Optional[Sequence[tuple[str, np.ndarray]]] = None,
+    ) -> None:
+        self.scale = _check_scale(scale)
+        self.gt_size = _check_gt_size(gt_size, self.scale)
+        self.repeat = _check_repeat(repeat)
+        self.crop_to_scale = bool(crop_to_scale)
+        self.augment = augment
+        self.cache = bool(cache)
+        if (gt_root is None) == (images is None):
+            raise ValueError("SRFolderDataset: give exactly one of gt_root (a folder) and images (a list)")
+
+        self.paths: Optional[list[Path]] = None
+        self._arrays: Optional[list[np.ndarray]] = None
+        if gt_root is not None:
+            self.root: Optional[Path] = Path(gt_root)
+            self.paths = list_images(self.root)
+            self.names = [p.stem for p in self.paths]
+            sizes = [image_size(p) for p in self.paths]
+            labels = [str(p) for p in self.paths]
+        else:
+            self.root = None
+            items = list(images)  # type: ignore[arg-type]
+            if not items:
+                raise ValueError("SRFolderDataset: images is empty")
+            self.names, self._arrays = [], []
+            for i, item in enumerate(items):
+                if not (isinstance(item, (tuple, list)) and len(item) == 2):
+                    raise TypeError(f"images[{i}]: expected a (name, array) pair, got {type(item).__name__}")
+                name, arr = item
+                self.names.append(str(name))
+                self._arrays.append(_as_float_image(arr, f"images[{i}] ({name!r})"))
+            sizes = [a.shape[:2] for a in self._arrays]
+            labels = [f"image {n!r}" for n in self.names]
+
+        self.sizes = self._validate_sizes(sizes, labels)
+        self._gt_cache: dict[int, np.ndarray] = {}
+        self._lq_cache: dict[int, np.ndarray] = {}
+
+    @classmethod
+    def from_arrays(cls, items: Sequence[tuple[str, np.ndarray]], scale: int, **kwargs) -> "SRFolderDataset":
+        """Build from in-memory HR images ``[(name, HWC array uint8 or float [0,1]), ...]``.
+
+        ``kwargs`` are the other constructor arguments (``gt_size``, ``crop_to_scale``, ``augment``,
+        ``repeat``, ``cache``). E.g. ``SRFolderDataset.from_arrays(sample_images('train'), 4)``.
+        """
+        return cls(None, scale, images=items, **kwargs)
+
+    # -- construction checks --------------------------------------------------------------------
+
+    def _validate_sizes(self, sizes: list[tuple[int, int]], labels: list[str]) -> list[tuple[int, int]]:
+        s = self.scale
+        bad = [(lab, hw) for lab, hw in zip(labels, sizes) if hw[0] % s or hw[1] % s]
+        if bad and not self.crop_to_scale:
+            lab, (h, w) = bad[0]
+            raise ValueError(
+                f"{lab}: HR size {h}x{w} (HxW) is not divisible by scale {s} "
+                f"({len(bad)} of {len(sizes)} images are not); pass crop_to_scale=True to crop "
+                "bottom/right, or crop the images first"
+            )
+        if bad:
+            warnings.warn(
+                f"crop_to_scale: {len(bad)} of {len(sizes)} HR images are not divisible by scale {s} and "
+                f"are cropped bottom/right: {_listing([b[0] for b in bad])}",
+                UserWarning,
+                stacklevel=_outside_stacklevel(),
+            )
+        cropped = [(h - h % s, w - w % s) for h, w in sizes]
+        for lab, (h, w) in zip(labels, cropped):
+            if h == 0 or w == 0:
+                raise ValueError(f"{lab}: HR size {h}x{w} after cropping to scale {s} is empty")
+            if self.gt_size is not None and (h < self.gt_size or w < self.gt_size):
+                raise ValueError(
+                    f"{lab}: HR size {h}x{w} (HxW, after cropping to scale {s}) is smaller than "
+                    f"gt_size {self.gt_size}"
+                )
+        return cropped
+
+    # -- data -----------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.names) * self.repeat
+
+    def _load_gt(self, i: int) -> np.ndarray:
+        """The HR image ``i`` (cropped to the scale when ``crop_to_scale``), float32 HWC [0,1]."""
+        if i in self._gt_cache:
+            stored = self._gt_cache[i]
+            return stored.astype(np.float32) / np.float32(255.0) if stored.dtype == np.uint8 else stored
+        if self._arrays is not None:
+            img = self._arrays[i]
+        else:
+            img = read_image(self.paths[i])  # type: ignore[index]
+        if self.crop_to_scale:
+            img = crop_to_multiple(img, self.scale)
+        if img.shape[:2] != tuple(self.sizes[i]):  # e.g. the file changed since construction
+            raise ValueError(
+                f"{self.paths[i] if self.paths else self.names[i]}: decoded size {img.shape[0]}x{img.shape[1]} "
+                f"differs from the size {self.sizes[i][0]}x{self.sizes[i][1]} seen at construction"
+            )
+        if self.cache and self._arrays is None:
+            q = np.round(img * np.float32(255.0)).astype(np.uint8)
+            exact = np.array_equal(q.astype(np.float32) / np.float32(255.0), img)
+            self._gt_cache[i] = q if exact else np.ascontiguousarray(img)
+        return img
+
+    def _lq_whole(self, i: int, gt: np.ndarray) -> np.ndarray:
+        if i in self._lq_cache:
+            return self._lq_cache[i]
+        lq = np.clip(bicubic_downsample(gt, self.scale), 0.0, 1.0)
+        if self.cache:
+            self._lq_cache[i] = lq
+        return lq
+
+    def _crop_pair(self, gt: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Aligned random patch; the LR patch equals the crop of bicubic_downsample(whole gt)."""
+        s, size = self.scale, self.gt_size
+        assert size is not None
+        h, w = gt.shape[:2]
+        lq_size = size // s
+        top, left = _lr_crop_origin(h // s, w // s, lq_size, rng)
+        gy, gx = top * s, left * s
+        margin = 3 * s  # the antialiased cubic kernel reaches 2*scale HR pixels; keep a multiple of s
+        y0, x0 = max(0, gy - margin), max(0, gx - margin)
+        y1, x1 = min(h, gy + size + margin), min(w, gx + size + margin)
+        lq_win = bicubic_downsample(gt[y0:y1, x0:x1], s)
+        ly, lx = (gy - y0) // s, (gx - x0) // s
+        lq = np.clip(lq_win[ly : ly + lq_size, lx : lx + lq_size], 0.0, 1.0)
+        return lq, gt[gy : gy + size, gx : gx + size]
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
+        i = index % len(self.names)
+        gt = self._load_gt(i)
+        if self.gt_size is None:
+            lq = self._lq_whole(i, gt)
+        else:
+            lq, gt = self._crop_pair(gt, _torch_rng())
+        lq, gt = _apply_augment(self.augment, lq, gt, self.scale, self.names[i])
+        return _to_item(lq, gt, self.names[i])
+
+    def __repr__(self) -> str:
+        src = str(self.root) if self.root is not None else "arrays"
+        return (
+            f"{type(self).__name__}({src!r}, n={len(self.names)}, scale={self.scale}, "
+            f"gt_size={self.gt_size}, repeat={self.repeat})"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# PairedFolderDataset
+# --------------------------------------------------------------------------------------------------
+
+
+def _stems(files: list[Path], folder: Path) -> dict[str, Path]:
+    """stem -> path; ValueError if two files share a stem (e.g. 0001.png and 0001.jpg)."""
+    out: dict[str, Path] = {}
+    for p in files:
+        if p.stem in out:
+            raise ValueError(f"'{folder}' holds two images with the stem {p.stem!r}: {out[p.stem].name}, {p.name}")
+        out[p.stem] = p
+    return out
+
+
+class PairedFolderDataset(Dataset):
+    """Pairs of images stored in two folders, ``lq_root`` (inputs) and ``gt_root`` (targets).
+
+    Files pair by stem. DIV2K LR names carry the scale: ``0001x4.png`` in ``lq_root`` pairs with
+    ``0001.png`` in ``gt_root`` (a trailing ``x{scale}``, either case, is stripped from an LR stem
+    that has no exact partner). Names are checked at construction; sizes (gt = lq x scale) are
+    checked when an item is read, so construction stays fast on big folders.
+
+    Args:
+        lq_root, gt_root: the folders (see :func:`labkit.io.list_images`).
+        scale: gt size / lq size (1 for denoising/deblurring pairs).
+        gt_size: GT patch side for aligned random crops (:func:`paired_random_crop`), or None.
+        augment: optional ``(lq, gt) -> (lq, gt)`` on HWC float32 arrays, applied after cropping.
+        repeat: the length is ``repeat x number of pairs``.
+
+    Items: ``{'lq', 'gt', 'name'}`` (name = the GT stem), tensors CHW float32 [0,1].
+
+    Raises:
+        ValueError (construction): an empty folder (named), images without a partner (up to 5 named
+            and the count, for each side), duplicate stems, bad scale/gt_size.
+        ValueError (reading an item): size mismatch, naming both files and their sizes; a patch that
+            does not fit.
+        FileNotFoundError: a missing folder.
+    """
+
+    def __init__(
+        self,
+        lq_root: PathLike,
+        gt_root: PathLike,
+        scale: int = 1,
+        gt_size: Optional[int] = None,
+        augment: Optional[Augment] = None,
+        *,
+        repeat: int = 1,
+    ) -> None:
+        self.lq_root, self.gt_root = Path(lq_root), Path(gt_root)
+        self.scale = _check_scale(scale)
+        self.gt_size = _check_gt_size(gt_size, self.scale)
+        self.augment = augment
+        self.repeat = _check_repeat(repeat)
+        self.pairs = self._pair(list_images(self.lq_root), list_images(self.gt_root))
+
+    def _pair(self, lq_files: list[Path], gt_files: list[Path]) -> list[tuple[Path, Path]]:
+        gt_by_stem = _stems(gt_files, self.gt_root)
+        suffix = re.compile(rf"^(.*)[xX]{self.scale}$")
+        matched: dict[str, Path] = {}
+        orphans_lq: list[str] = []
+        for p in lq_files:
+            key = p.stem
+            if key not in gt_by_stem:
+                m = suffix.match(key)
+                key = m.group(1) if m and m.group(1) in gt_by_stem else key
+            if key not in gt_by_stem:
+                orphans_lq.append(p.name)
+            elif key in matched:
+                raise ValueError(
+                    f"two LR images in '{self.lq_root}' pair with {gt_by_stem[key].name}: "
+                    f"{matched[key].name} and {p.name}"
+                )
+            else:
+                matched[key] = p
+        orphans_gt = [p.name for stem, p in gt_by_stem.items() if stem not in matched]
+        problems = []
+        if orphans_gt:
+            problems.append(f"GT images in '{self.gt_root}' without an LR partner in '{self.lq_root}': {_listing(orphans_gt)}")
+        if orphans_lq:
+            problems.append(f"LR images in '{self.lq_root}' without a GT partner in '{self.gt_root}': {_listing(orphans_lq)}")
+        if problems:
+            hint = f" (LR names may end in x{self.scale}, e.g. 0001x{self.scale}.png for 0001.png)"
+            raise ValueError("; ".join(problems) + hint)
+        return [(matched[p.stem], p) for p in sorted(gt_by_stem.values(), key=lambda q: q.name)]
+
+    def __len__(self) -> int:
+        return len(self.pairs) * self.repeat
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
+        lq_path, gt_path = self.pairs[index % len(self.pairs)]
+        lq, gt = read_image(lq_path), read_image(gt_path)
+        (lh, lw), (gh, gw) = lq.shape[:2], gt.shape[:2]
+        if (gh, gw) != (lh * self.scale, lw * self.scale):
+            raise ValueError(
+                f"size mismatch: GT '{gt_path}' is {gh}x{gw} but LR '{lq_path}' is {lh}x{lw} "
+                f"(HxW); with scale {self.scale} the GT should be {lh * self.scale}x{lw * self.scale}"
+            )
+        if self.gt_size is not None:
+            try:
+                lq, gt = paired_random_crop(lq, gt, self.gt_size, self.scale)
+            except ValueError as e:
+                raise ValueError(f"pair '{lq_path}' / '{gt_path}': {e}") from None
+        lq, gt = _apply_augment(self.augment, lq, gt, self.scale, gt_path.stem)
+        return _to_item(lq, gt, gt_path.stem)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(lq={str(self.lq_root)!r}, gt={str(self.gt_root)!r}, n={len(self.pairs)}, "
+            f"scale={self.scale}, gt_size={self.gt_size})"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# div2k_paths
+# --------------------------------------------------------------------------------------------------
+
+
+def div2k_paths(root: PathLike, scale: int, split: str = "train") -> tuple[Path, Path]:
+    """Find the HR and bicubic-LR folders of a DIV2K-style dataset under ``root``.
+
+    Layouts tried, in order (the first where both folders exist wins; ``X{scale}`` also as ``x{scale}``):
+
+    1. the official download names (https://data.vision.ee.ethz.ch/cvl/DIV2K/): ``root/DIV2K_{split}_HR``
+       and ``root/DIV2K_{split}_LR_bicubic/X{scale}`` (LR files named ``0001x4.png``);
+    2. ``root/{split}/HR`` and ``root/{split}/LR_bicubic/X{scale}``;
+    3. ``root/HR`` and ``root/LR_bicubic/X{scale}`` (``root`` is already one split's folder, so
+       ``split`` is not used).
+
+    Args:
+        root: the dataset folder.
+        scale: the LR factor (2, 3, 4 for DIV2K bicubic).
+        split: ``'train'`` or ``'valid'`` (``'val'`` is accepted).
+
+    Returns:
+        ``(gt_root, lq_root)``, for :class:`PairedFolderDataset` (``lq_root`` first there).
+
+    Raises:
+        ValueError: bad split or scale.
+        FileNotFoundError: no layout matched; the message lists every folder looked for and, when an
+            HR folder was found, the LR scales that exist next to it.
+    """
+    scale = _check_scale(scale)
+    split = {"val": "valid"}.get(split, split)
+    if split not in ("train", "valid"):
+        raise ValueError(f"split must be 'train' or 'valid', got {split!r}")
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"DIV2K root folder not found: '{root}'")
+    layouts = [
+        (root / f"DIV2K_{split}_HR", root / f"DIV2K_{split}_LR_bicubic"),
+        (root / split / "HR", root / split / "LR_bicubic"),
+        (root / "HR", root / "LR_bicubic"),
+    ]
+    looked: list[str] = []
+    notes: list[str] = []
+    for hr, lr_parent in layouts:
+        lr_options = [lr_parent / f"X{scale}", lr_parent / f"x{scale}"]
+        looked.append(f"{hr} + {lr_options[0]}")
+        if not hr.is_dir():
+            continue
+        for lr in lr_options:
+            if lr.is_dir():
+                return hr, lr
+        have = sorted(p.name for p in lr_parent.iterdir() if p.is_dir()) if lr_parent.is_dir() else []
+        notes.append(f"found {hr} but not {lr_options[0]}" + (f" (LR scales present: {', '.join(have)})" if have else ""))
+    msg = f"no DIV2K {split} x{scale} layout under '{root}'; looked for: " + "; ".join(looked)
+    if notes:
+        msg += ". " + "; ".join(notes)
+    raise FileNotFoundError(msg)
+
+
+# --------------------------------------------------------------------------------------------------
+# ArrayPairDataset
+# --------------------------------------------------------------------------------------------------
+
+
+class ArrayPairDataset(Dataset):
+    """In-memory (lq, gt) pairs, e.g. patch lists or ``.npy`` arrays; returns the usual item dict.
+
+    Args:
+        lq, gt: sequences of HWC (or HW) arrays, or (N, H, W, C) arrays; uint8 [0,255] or float
+            [0,1] (converted to float32 per item, not copied up front).
+        augment: optional ``(lq, gt) -> (lq, gt)`` on HWC float32 arrays.
+        names: optional names (default ``'000000'``, ``'000001'``, ...).
+        scale: if given, every pair is checked at construction: gt = lq x scale (shapes only).
+
+    Raises:
+        ValueError: different numbers of lq and gt, an empty set, wrong names length, a pair whose
+            sizes do not match ``scale`` (naming its index), or an array that is not 2-D/3-D per item.
+        TypeError: unsupported dtype (when the item is read).
+    """
+
+    def __init__(
+        self,
+        lq: Union[Sequence[np.ndarray], np.ndarray],
+        gt: Union[Sequence[np.ndarray], np.ndarray],
+        augment: Optional[Augment] = None,
+        *,
+        names: Optional[Sequence[str]] = None,
+        scale: Optional[int] = None,
+    ) -> None:
+        if len(lq) != len(gt):
+            raise ValueError(f"ArrayPairDataset: {len(lq)} lq arrays but {len(gt)} gt arrays")
+        if len(gt) == 0:
+            raise ValueError("ArrayPairDataset: no pairs given")
+        if names is not None and len(names) != len(gt):
+            raise ValueError(f"ArrayPairDataset: {len(names)} names for {len(gt)} pairs")
+        self.lq, self.gt, self.augment = lq, gt, augment
+        self.names = [str(n) for n in names] if names is not None else [f"{i:06d}" for i in range(len(gt))]
+        self.scale = None if scale is None else _check_scale(scale)
+        for i in range(len(gt)):
+            a, b = np.shape(lq[i]), np.shape(gt[i])
+            if len(a) not in (2, 3) or len(b) not in (2, 3):
+                raise ValueError(f"pair {i}: expected HWC or HW arrays, got lq {a} and gt {b}")
+            if self.scale is not None and (b[0], b[1]) != (a[0] * self.scale, a[1] * self.scale):
+                raise ValueError(
+                    f"pair {i} ({self.names[i]!r}): gt {b[0]}x{b[1]} is not {self.scale}x lq {a[0]}x{a[1]}"
+                )
+
+    def __len__(self) -> int:
+        return len(self.gt)
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
+        name = self.names[index]
+        lq = _as_float_image(np.asarray(self.lq[index]), f"lq[{index}]")
+        gt = _as_float_image(np.asarray(self.gt[index]), f"gt[{index}]")
+        lq, gt = _apply_augment(self.augment, lq, gt, self.scale, name)
+        return _to_item(lq, gt, name)
+
+
+# --------------------------------------------------------------------------------------------------
+# sr_pairs
+# --------------------------------------------------------------------------------------------------
+
+
+def sr_pairs(images: Sequence[tuple[str, np.ndarray]], scale: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Make bicubic SR evaluation pairs: ``[(name, lq, gt), ...]`` (e.g. for the held-out photos).
+
+    ``gt`` is the image cropped bottom/right to a multiple of ``scale`` (BasicSR ``mod_crop``);
+    ``lq = bicubic_downsample(gt, scale)`` (MATLAB ``imresize``), clipped to [0, 1].
+
+    Args:
+        images: ``[(name, HWC array uint8 or float [0,1]), ...]``, e.g.
+            ``labkit.data.sample.sample_images('heldout')``.
+        scale: integer factor >= 1.
+
+    Returns:
+        list of ``(name, lq float32 (H/s, W/s, C), gt float32 (H, W, C))``.
+
+    Raises:
+        ValueError: bad scale, an image smaller than ``scale`` or not 2-D/3-D (named).
+        TypeError: an unsupported dtype or a malformed item.
+    """
+    scale = _check_scale(scale)
+    out = []
+    for i, item in enumerate(images):
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise TypeError(f"images[{i}]: expected a (name, array) pair, got {type(item).__name__}")
+        name, img = item
+        gt = np.ascontiguousarray(crop_to_multiple(_as_float_image(img, f"image {name!r}"), scale))
+        lq = np.clip(bicubic_downsample(gt, scale), 0.0, 1.0).astype(np.float32, copy=False)
+        out.append((str(name), lq, gt))
+    return out

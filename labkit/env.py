@@ -1,0 +1,141 @@
+"""Where the code runs: device choice, seeding, mixed precision, Colab detection and paths.
+
+Everything a notebook's setup cell needs, so that the same notebook runs on a laptop CPU, on
+Colab and on an A100 without edits. Paths come from environment variables so that papermill
+batch jobs and CI can redirect them:
+
+- ``LABKIT_PROFILE``: the profile a notebook uses when papermill does not set one (``smoke``).
+- ``LABKIT_DATA``: where real datasets live (default ``<repo>/data``).
+- ``LABKIT_RUNS``: where runs are written (default ``<repo>/runs``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import random
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+PROFILES = ("smoke", "full")
+
+#: The repository root when labkit is used from a checkout (the folder holding ``notebooks/``).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """Return the torch device to run on.
+
+    Args:
+        device: ``None`` or ``"auto"`` picks CUDA if available, else Apple's MPS, else the CPU;
+            any other value (``"cpu"``, ``"cuda:1"``, a ``torch.device``) is used as given.
+
+    Raises:
+        ValueError: a CUDA/MPS device was asked for but is not available on this machine.
+    """
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available here; use 'auto' or 'cpu'")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r} was asked for but MPS is not available here; use 'auto' or 'cpu'")
+    return dev
+
+
+def seed_everything(seed: int, *, deterministic: bool = False) -> None:
+    """Seed Python's ``random``, NumPy's global RNG and torch (CPU and every CUDA device).
+
+    Args:
+        seed: the seed (the write-ups use 42).
+        deterministic: also ask cuDNN/torch for deterministic kernels (slower on GPU).
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def amp_dtype(device: torch.device | str) -> torch.dtype | None:
+    """The autocast dtype for ``device``: bf16 on CUDA cards that support it, else fp16; None on CPU/MPS."""
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device | str, enabled: bool = True) -> Iterator[None]:
+    """Mixed precision on CUDA (bf16 where supported, else fp16); a no-op on CPU and MPS.
+
+    fp16 needs a ``torch.amp.GradScaler`` in training; bf16 does not (``labkit.train.fit`` handles it).
+    """
+    dtype = amp_dtype(device) if enabled else None
+    if dtype is None:
+        yield
+        return
+    with torch.autocast(device_type="cuda", dtype=dtype):
+        yield
+
+
+def is_colab() -> bool:
+    """True inside Google Colab (its ``google.colab`` module is importable)."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def profile_from_env(default: str = "smoke") -> str:
+    """The profile named by ``LABKIT_PROFILE`` (``smoke`` or ``full``), else ``default``.
+
+    Raises:
+        ValueError: the variable names an unknown profile.
+    """
+    profile = os.environ.get("LABKIT_PROFILE", default).strip().lower()
+    if profile not in PROFILES:
+        raise ValueError(f"LABKIT_PROFILE={profile!r} is not a known profile; use one of {PROFILES}")
+    return profile
+
+
+def data_dir() -> Path:
+    """Root of the real datasets: ``$LABKIT_DATA`` or ``<repo>/data``."""
+    return Path(os.environ.get("LABKIT_DATA", REPO_ROOT / "data")).expanduser()
+
+
+def runs_dir() -> Path:
+    """Root of the run folders: ``$LABKIT_RUNS`` or ``<repo>/runs``."""
+    return Path(os.environ.get("LABKIT_RUNS", REPO_ROOT / "runs")).expanduser()
+
+
+def resolve_out_dir(out_dir: str | os.PathLike | None, notebook: str, profile: str) -> Path:
+    """The folder a notebook writes metrics.json and figures to, created if needed.
+
+    ``out_dir`` as given (papermill's ``labkit run`` passes one), else ``runs/<profile>/<notebook>``.
+    """
+    path = Path(out_dir) if out_dir else runs_dir() / profile / notebook
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def describe(device: torch.device | None = None) -> str:
+    """One line of versions and hardware for a notebook's setup cell."""
+    import labkit
+
+    dev = device or pick_device()
+    gpu = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
+    return (
+        f"labkit {labkit.__version__} | python {platform.python_version()} | torch {torch.__version__} | "
+        f"numpy {np.__version__} | device {dev}{gpu} | threads {torch.get_num_threads()}"
+    )

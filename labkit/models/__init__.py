@@ -1,0 +1,44 @@
+"""The architectures, one file each, with the official state-dict layouts.
+
+``MODELS`` is a plain dict from name to class and ``build(name, **kwargs)`` makes one; the named
+configurations in ``CONFIGS`` are the papers' / write-ups' settings (with their parameter counts
+in REFERENCE.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from labkit.models.edsr import EDSR
+
+MODELS: dict[str, type[nn.Module]] = {
+    "edsr": EDSR,
+}
+
+#: Named configurations: name -> (model name, keyword arguments).
+CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "edsr_baseline_x2": ("edsr", dict(num_feat=64, num_block=16, upscale=2)),
+    "edsr_baseline_x3": ("edsr", dict(num_feat=64, num_block=16, upscale=3)),
+    "edsr_baseline_x4": ("edsr", dict(num_feat=64, num_block=16, upscale=4)),
+    "edsr_large_x2": ("edsr", dict(num_feat=256, num_block=32, upscale=2, res_scale=0.1)),
+    "edsr_large_x4": ("edsr", dict(num_feat=256, num_block=32, upscale=4, res_scale=0.1)),
+}
+
+
+def build(name: str, **kwargs: Any) -> nn.Module:
+    """Build a model by architecture name (``MODELS``) or named configuration (``CONFIGS``).
+
+    Keyword arguments override the configuration's. Raises ``KeyError`` listing the known names.
+    """
+    key = name.lower()
+    if key in CONFIGS:
+        arch, cfg = CONFIGS[key]
+        return MODELS[arch](**{**cfg, **kwargs})
+    if key in MODELS:
+        return MODELS[key](**kwargs)
+    raise KeyError(f"unknown model {name!r}; architectures: {sorted(MODELS)}, configurations: {sorted(CONFIGS)}")
+
+
+__all__ = ["EDSR", "MODELS", "CONFIGS", "build"]

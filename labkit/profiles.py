@@ -1,0 +1,61 @@
+"""Run profiles: the one place where each notebook's ``smoke`` and ``full`` settings live.
+
+``smoke`` runs on a laptop CPU in minutes on the bundled sample photos with small models (CI runs
+it); ``full`` is the write-up's / paper's real configuration, meant for a GPU and a real dataset
+(``data_root``). A notebook resolves its profile in its "derived" cell::
+
+    cfg = profiles.get("02", profile, epochs=epochs)   # None overrides are ignored
+
+Values are plain literals so that they print well and go into ``metrics.json`` unchanged.
+"""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from typing import Any
+
+from labkit.env import PROFILES as PROFILE_NAMES
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    # 01: data and patching. Only sizes differ: full shows the write-ups' real sizes.
+    "01": {
+        "smoke": dict(scale=4, train_grid=4, test_patch=128, test_stride=64, flare_patch=256, flare_stride=128,
+                      flare_larger=(512, 768), hsv_v_min=None, hsv_threshold=1000),
+        "full": dict(scale=4, train_grid=4, test_patch=128, test_stride=64, flare_patch=256, flare_stride=128,
+                     flare_larger=(512, 768, 1024), hsv_v_min=None, hsv_threshold=1000),
+    },
+    # 02: SR trials. EDSR paper (Lim et al. 2017): L1 loss, Adam betas (0.9, 0.999), LR patches 48,
+    # batch 16, lr 1e-4 halved every 2e5 iterations (full); smoke: a small EDSR, a few hundred steps.
+    "02": {
+        "smoke": dict(scale=4, edsr=dict(num_feat=32, num_block=4), gt_size=96, batch_size=16, lr=5e-4,
+                      epochs=5, iters_per_epoch=100, lr_step=3, lr_gamma=0.5, val_names=("rocket",),
+                      early_stopping=None),
+        "full": dict(scale=4, edsr=dict(num_feat=64, num_block=16), gt_size=192, batch_size=16, lr=1e-4,
+                     epochs=300, iters_per_epoch=1000, lr_step=200, lr_gamma=0.5, val_names=("rocket",),
+                     early_stopping=None),
+    },
+}
+
+
+def get(notebook: str, profile: str, **overrides: Any) -> dict[str, Any]:
+    """The settings of ``notebook`` (``"02"`` or ``"02_sr_trials..."``) under ``profile``.
+
+    Keyword overrides replace settings; ``None`` values are ignored (a parameters cell's
+    ``epochs = None`` means "the profile's").
+
+    Raises:
+        KeyError: unknown notebook or profile; an override names a setting the profile lacks.
+    """
+    key = notebook[:2]
+    if key not in PROFILES:
+        raise KeyError(f"no profiles for notebook {notebook!r}; known: {sorted(PROFILES)}")
+    if profile not in PROFILES[key]:
+        raise KeyError(f"unknown profile {profile!r} for notebook {key}; use one of {PROFILE_NAMES}")
+    cfg = deepcopy(PROFILES[key][profile])
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name not in cfg:
+            raise KeyError(f"notebook {key} has no setting {name!r}; settings: {sorted(cfg)}")
+        cfg[name] = value
+    return cfg

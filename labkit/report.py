@@ -1,0 +1,188 @@
+"""Results bookkeeping: each notebook's ``metrics.json`` and the course-wide ``report.md``.
+
+Every notebook's last cell calls :func:`save_metrics`; ``labkit report`` (and the end of
+``labkit run``) calls :func:`write_report`, which collects ``<root>/*/metrics.json`` into one
+markdown report: a headline table with a row per lab, then each lab's own tables.
+
+``metrics.json`` schema (plain JSON, floats rounded only when rendered)::
+
+    {"notebook": "02_sr_trials_edsr_srgan_swinir", "profile": "smoke", "title": "...",
+     "headline": {"EDSR PSNR-Y (dB)": 27.31, ...},          # a few key -> number/string pairs
+     "tables": {"held-out": [{"method": "bicubic", ...}, ...]},   # name -> list of rows
+     "notes": ["..."], "created": "2026-11-22T10:00:00"}
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+METRICS_FILE = "metrics.json"
+RUN_SUMMARY_FILE = "run_summary.json"
+REPORT_FILE = "report.md"
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy/torch scalars and paths into JSON-friendly Python values."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        try:
+            return value.item()
+        except (ValueError, RuntimeError):
+            pass
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return str(value)
+    return value
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically (temp file + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(_plain(data), fh, indent=2, sort_keys=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_metrics(
+    out_dir: str | os.PathLike,
+    *,
+    notebook: str,
+    profile: str,
+    title: str,
+    headline: Mapping[str, Any],
+    tables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    notes: Iterable[str] = (),
+    **extra: Any,
+) -> Path:
+    """Record a notebook's results as ``<out_dir>/metrics.json`` (see the module docstring).
+
+    Args:
+        out_dir: the notebook's run folder.
+        notebook: the notebook's stem, e.g. ``"02_sr_trials_edsr_srgan_swinir"``.
+        profile: ``"smoke"`` or ``"full"``.
+        title: the lab's title for the report.
+        headline: the few numbers the report's summary table shows (name -> value; put the unit
+            and convention in the name, e.g. ``"EDSR PSNR-Y (dB)"``).
+        tables: named tables, each a list of row dicts with the same keys.
+        notes: free-text lines (which convention, what was skipped and why).
+        extra: anything else JSON-serialisable (configs, histories).
+
+    Returns the path written.
+    """
+    record = {
+        "notebook": notebook,
+        "profile": profile,
+        "title": title,
+        "headline": dict(headline),
+        "tables": {k: [dict(r) for r in rows] for k, rows in (tables or {}).items()},
+        "notes": list(notes),
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        **extra,
+    }
+    return write_json_atomic(Path(out_dir) / METRICS_FILE, record)
+
+
+def collect(root: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read every ``<root>/*/metrics.json``, sorted by notebook name.
+
+    Raises:
+        ValueError: a metrics file is not valid JSON (the message names it).
+    """
+    records = []
+    for path in sorted(Path(root).glob(f"*/{METRICS_FILE}")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+        record.setdefault("notebook", path.parent.name)
+        records.append(record)
+    return sorted(records, key=lambda r: r["notebook"])
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+            return f"{value:.3g}"
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Render rows (dicts) as a GitHub markdown table; columns in first-seen order."""
+    if not rows:
+        return "_(empty)_"
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def render_report(records: Sequence[Mapping[str, Any]], run_summary: Mapping[str, Any] | None = None) -> str:
+    """The markdown text of the report for ``records`` (from :func:`collect`)."""
+    lines = ["# restoration-lab results", ""]
+    profiles = sorted({str(r.get("profile", "?")) for r in records})
+    lines.append(f"Profile: {', '.join(profiles) or 'none'}. Generated {_dt.datetime.now():%Y-%m-%d %H:%M}.")
+    lines.append("")
+    if run_summary and run_summary.get("notebooks"):
+        lines += ["## Runs", "", markdown_table(run_summary["notebooks"]), ""]
+    if not records:
+        lines += ["No metrics.json found: run `labkit run` first.", ""]
+        return "\n".join(lines)
+    lines += ["## Headlines", ""]
+    for r in records:
+        lines.append(f"**{r['notebook']}**: {r.get('title', '')}")
+        lines.append("")
+        lines.append(markdown_table([r.get("headline", {})]))
+        lines.append("")
+    for r in records:
+        tables = r.get("tables") or {}
+        notes = r.get("notes") or []
+        if not tables and not notes:
+            continue
+        lines += [f"## {r['notebook']}", ""]
+        for name, rows in tables.items():
+            lines += [f"### {name}", "", markdown_table(rows), ""]
+        for note in notes:
+            lines.append(f"- {note}")
+        if notes:
+            lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(root: str | os.PathLike) -> Path:
+    """Collect ``<root>/*/metrics.json`` (and ``run_summary.json``) into ``<root>/report.md``."""
+    root = Path(root)
+    summary_path = root / RUN_SUMMARY_FILE
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else None
+    text = render_report(collect(root), summary)
+    root.mkdir(parents=True, exist_ok=True)
+    out = root / REPORT_FILE
+    tmp = out.with_suffix(".md.tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+    return out
