@@ -12,12 +12,9 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use(os.environ.get("MPLBACKEND", matplotlib.get_backend()))
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
 
 Box = tuple[int, int, int, int]  # (top, left, height, width) in pixels of the largest image
 
