@@ -129,6 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_root = Path(args.out) if args.out else env.runs_dir() / args.profile
     out_root.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("LABKIT_PROFILE", args.profile)
+    os.environ.setdefault("LABKIT_PROGRESS", "text")  # headless: no widget front end for tqdm
     progress = sys.stderr.isatty()
 
     results: list[NotebookResult] = []

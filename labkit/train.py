@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+import tqdm as _tqdm
+import tqdm.auto as _tqdm_auto
 
 from labkit.env import amp_dtype, autocast, pick_device, seed_everything
 from labkit.losses import loss_mix, make_loss
@@ -241,6 +242,17 @@ def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
 # ----------------------------------------------------------------------------- run state
 
 
+def _progress_bar():
+    """tqdm's class for this session: notebook widgets (``tqdm.auto``) unless ``LABKIT_PROGRESS=text``.
+
+    Headless notebook runs (nbval in CI) have no widget front end; there plain text bars are
+    lighter and never wait on a front end, so the test setup sets ``LABKIT_PROGRESS=text``.
+    """
+    if os.environ.get("LABKIT_PROGRESS", "auto").lower() == "text":
+        return _tqdm.tqdm
+    return _tqdm_auto.tqdm
+
+
 @dataclass
 class _Run:
     history: History
@@ -333,7 +345,7 @@ def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, ema, *, r
     model.train()
     total = torch.zeros((), dtype=torch.float64, device=device)
     count = 0
-    bar = tqdm(loader, desc=desc, leave=False, disable=not progress)
+    bar = _progress_bar()(loader, desc=desc, leave=False, disable=not progress, mininterval=1.0)
     for i, batch in enumerate(bar):
         x, y = _unpack(batch, device)
         with autocast(device, enabled=amp):
