@@ -293,3 +293,33 @@ def ssim(img1: Any, img2: Any, *, crop_border: int = 0, y_channel: bool = False)
     if h < 11 or w < 11:
         raise ValueError(f"ssim needs images of at least 11x11 after cropping, got {h}x{w}")
     return float(np.mean([_ssim_channels(x, y).mean() for x, y in zip(a, b)]))
+
+
+def gradient_energy_ratio(img: Any, ref: Any, *, crop_border: int = 0) -> float:
+    """Edge energy of ``img`` relative to ``ref``: mean Sobel gradient magnitude on Y, img / ref.
+
+    A simple full-reference sharpness measure for the perception-distortion lesson (Blau &
+    Michaeli, CVPR 2018): 1.0 means as much edge/texture energy as the reference, below 1 means
+    smoother (bicubic, PSNR-optimised networks, which average plausible textures), above 1 means
+    more edges than the reference (GAN-hallucinated or over-sharpened texture). It is not a
+    perceptual-quality metric such as LPIPS (that needs downloaded network weights); it measures
+    only how much high-frequency content there is, which is what the trade-off moves.
+
+    Args:
+        img, ref: same conventions as :func:`psnr` (uint8 or float [0,1] HWC RGB, or tensors).
+        crop_border: pixels removed on every edge before measuring.
+
+    Returns:
+        The ratio (float, >= 0).
+
+    Raises:
+        ValueError: shapes differ, or ``ref`` has no gradient at all (a constant image).
+    """
+    from skimage.filters import sobel
+
+    a, b = _prepare(img, ref, crop_border, y_channel=True)  # (N, H, W, 1) Y levels
+    ga = float(np.mean([sobel(x[..., 0]).mean() for x in a]))
+    gb = float(np.mean([sobel(x[..., 0]).mean() for x in b]))
+    if gb <= 1e-9:
+        raise ValueError("gradient_energy_ratio: the reference image is constant (no gradient)")
+    return ga / gb

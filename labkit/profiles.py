@@ -24,15 +24,33 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "full": dict(scale=4, train_grid=4, test_patch=128, test_stride=64, flare_patch=256, flare_stride=128,
                      flare_larger=(512, 768, 1024), hsv_v_min=None, hsv_threshold=1000),
     },
-    # 02: SR trials. EDSR paper (Lim et al. 2017): L1 loss, Adam betas (0.9, 0.999), LR patches 48,
-    # batch 16, lr 1e-4 halved every 2e5 iterations (full); smoke: a small EDSR, a few hundred steps.
+    # 02: SR trials under one budget (the same number of optimizer steps for every model).
+    # EDSR (Lim et al. 2017): L1, Adam (0.9, 0.999). SRGAN as BasicSR's train_SRGAN_x4: MSRResNet
+    # pre-trained on L1, then L1 1e-2 + VGG19 conv5_4 perceptual 1.0 + vanilla GAN 5e-3, Adam 1e-4
+    # for G and D. SwinIR full: write-up 003's architecture (window 4, embed 180, depths/heads
+    # [6]*4, mlp_ratio 4, drop/attn_drop/drop_path 0.1, '3conv'); -p scale=2 is 003 exactly.
     "02": {
-        "smoke": dict(scale=4, edsr=dict(num_feat=32, num_block=4), gt_size=96, batch_size=16, lr=5e-4,
-                      epochs=5, iters_per_epoch=100, lr_step=3, lr_gamma=0.5, val_names=("rocket",),
-                      early_stopping=None),
-        "full": dict(scale=4, edsr=dict(num_feat=64, num_block=16), gt_size=192, batch_size=16, lr=1e-4,
-                     epochs=300, iters_per_epoch=1000, lr_step=200, lr_gamma=0.5, val_names=("rocket",),
-                     early_stopping=None),
+        "smoke": dict(scale=4, gt_size=96, batch_size=16, lr=5e-4, epochs=5, iters_per_epoch=100,
+                      lr_step=3, lr_gamma=0.5, val_names=("rocket",), early_stopping=None,
+                      edsr=dict(num_feat=32, num_block=4),
+                      srresnet=dict(num_feat=32, num_block=4),
+                      swinir=dict(window_size=8, embed_dim=48, depths=(2, 2), num_heads=(4, 4),
+                                  mlp_ratio=2.0, resi_connection="1conv", upsampler="pixelshuffle"),
+                      swinir_lr=5e-4,
+                      gan=dict(epochs=2, iters_per_epoch=50, gt_size=128, batch_size=8, lr=1e-4,
+                               d_num_feat=16, pixel_weight=1e-2, pixel_weight_no_vgg=1.0,
+                               perceptual_weight=1.0, gan_weight=5e-3, gan_type="vanilla")),
+        "full": dict(scale=4, gt_size=192, batch_size=16, lr=1e-4, epochs=300, iters_per_epoch=1000,
+                     lr_step=200, lr_gamma=0.5, val_names=("rocket",), early_stopping=None,
+                     edsr=dict(num_feat=64, num_block=16),
+                     srresnet=dict(num_feat=64, num_block=16),
+                     swinir=dict(window_size=4, embed_dim=180, depths=(6, 6, 6, 6),
+                                 num_heads=(6, 6, 6, 6), mlp_ratio=4.0, drop_rate=0.1, attn_drop_rate=0.1,
+                                 drop_path_rate=0.1, resi_connection="3conv", upsampler="pixelshuffle"),
+                     swinir_lr=2e-4,
+                     gan=dict(epochs=400, iters_per_epoch=1000, gt_size=128, batch_size=16, lr=1e-4,
+                              d_num_feat=64, pixel_weight=1e-2, pixel_weight_no_vgg=1.0,
+                              perceptual_weight=1.0, gan_weight=5e-3, gan_type="vanilla")),
     },
 }
 

@@ -233,3 +233,19 @@ def test_psnr_tensor_close_to_psnr(sr_pair):
     assert psnr_tensor(t_gt, t_gt).item() == float("inf")
     with pytest.raises(TypeError):
         psnr_tensor(t_gt.to(torch.uint8), t_gt.to(torch.uint8))
+
+
+def test_gradient_energy_ratio_orders_blur_and_sharpening():
+    from scipy.ndimage import gaussian_filter
+    from skimage import data
+
+    from labkit.metrics import gradient_energy_ratio
+
+    hr = data.astronaut()[:128, :128].astype(np.float32) / 255
+    blurred = gaussian_filter(hr, sigma=(2.0, 2.0, 0))
+    sharpened = np.clip(hr + 1.0 * (hr - blurred), 0, 1)
+    assert gradient_energy_ratio(hr, hr) == pytest.approx(1.0)
+    assert gradient_energy_ratio(blurred, hr) < 0.8
+    assert gradient_energy_ratio(sharpened, hr) > 1.1
+    with pytest.raises(ValueError, match="constant"):
+        gradient_energy_ratio(hr, np.full_like(hr, 0.5))
