@@ -10,17 +10,25 @@ Everything here takes ``pred`` and ``target`` as NCHW float tensors (RGB, [0, 1]
   ``loss_weight * 10/ln(10) * mean_over_batch(log(mse_per_image + 1e-8))``, i.e. minus the
   per-image PSNR (in dB, for a peak of 1) averaged over the batch.
 - ``loss_mix({'l1': 2.0, 'l2': 1.0})``: the 000 write-up's (RRDB+) ``2*L1 + 1*L2``.
+- GAN losses (``GANLoss``), the WGAN-GP ``gradient_penalty`` and the VGG19 ``PerceptualLoss``
+  of SRGAN / ESRGAN: BasicSR ``gan_loss.py`` / ``basic_loss.py``; see each docstring.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
 
-__all__ = ["CharbonnierLoss", "PSNRLoss", "WeightedSum", "loss_mix", "LOSS_NAMES", "make_loss"]
+__all__ = [
+    "CharbonnierLoss", "PSNRLoss", "WeightedSum", "loss_mix", "LOSS_NAMES", "make_loss",
+    "GAN_TYPES", "GANLoss", "gradient_penalty", "PerceptualLoss", "VGG19_LAYER_NAMES",
+    "WeightsUnavailableError", "vgg19_available",
+]
 
 
 def _check_pair(pred: torch.Tensor, target: torch.Tensor, name: str) -> None:
@@ -217,3 +225,381 @@ def loss_mix(
             raise TypeError(f"loss_mix: {item!r} is neither a loss name nor a callable")
         terms.append((_term_name(item, used), float(weight), fn))
     return WeightedSum(terms)
+
+
+# ----------------------------------------------------------------------------- adversarial losses
+
+#: GAN objectives :class:`GANLoss` understands (BasicSR ``gan_loss.py`` names).
+GAN_TYPES = ("vanilla", "lsgan", "wgan", "wgan_softplus", "hinge")
+
+
+class GANLoss(nn.Module):
+    """Adversarial loss on discriminator logits, BasicSR semantics.
+
+    Args:
+        gan_type: ``'vanilla'`` (``BCEWithLogits(pred, label)``; Goodfellow et al. 2014, SRGAN),
+            ``'lsgan'`` (``MSE(pred, label)``; Mao et al. 2017), ``'wgan'`` (``-mean(pred)`` for
+            real, ``mean(pred)`` for fake; Arjovsky et al. 2017, with a gradient penalty: Gulrajani
+            et al. 2017), ``'wgan_softplus'`` (``softplus(-pred)`` / ``softplus(pred)``, mean) or
+            ``'hinge'`` (D: ``mean(relu(1 - pred))`` real, ``mean(relu(1 + pred))`` fake; G:
+            ``-mean(pred)``).
+        real_label_val / fake_label_val: the targets of vanilla / lsgan (1 and 0; label smoothing
+            would lower the real one).
+        loss_weight: multiplies the **generator's** loss only (``is_disc=False``); the
+            discriminator's loss is never weighted (as BasicSR).
+
+    ``forward(pred, target_is_real, is_disc=False)``: ``pred`` the discriminator's raw logits (any
+    shape: (N, 1) or a patch map); ``target_is_real`` whether ``pred`` should be judged real;
+    ``is_disc`` True when computing the discriminator's loss. Returns a 0-d tensor (mean over all
+    elements). For the generator, call it with ``target_is_real=True`` on D(fake).
+
+    Raises ValueError for an unknown ``gan_type``.
+    Source: BasicSR ``basicsr/losses/gan_loss.py`` (``GANLoss``).
+    """
+
+    def __init__(self, gan_type: str = "vanilla", real_label_val: float = 1.0,
+                 fake_label_val: float = 0.0, loss_weight: float = 1.0) -> None:
+        super().__init__()
+        if gan_type not in GAN_TYPES:
+            raise ValueError(f"GANLoss: unknown gan_type {gan_type!r}; known: {GAN_TYPES}")
+        self.gan_type = gan_type
+        self.real_label_val = float(real_label_val)
+        self.fake_label_val = float(fake_label_val)
+        self.loss_weight = float(loss_weight)
+
+    def forward(self, pred: torch.Tensor, target_is_real: bool, is_disc: bool = False) -> torch.Tensor:
+        pred = pred.float()
+        if self.gan_type in ("vanilla", "lsgan"):
+            label = torch.full_like(pred, self.real_label_val if target_is_real else self.fake_label_val)
+            if self.gan_type == "vanilla":
+                loss = nn.functional.binary_cross_entropy_with_logits(pred, label)
+            else:
+                loss = nn.functional.mse_loss(pred, label)
+        elif self.gan_type == "wgan":
+            loss = -pred.mean() if target_is_real else pred.mean()
+        elif self.gan_type == "wgan_softplus":
+            loss = nn.functional.softplus(-pred if target_is_real else pred).mean()
+        elif is_disc:  # hinge, discriminator
+            loss = nn.functional.relu(1.0 - pred if target_is_real else 1.0 + pred).mean()
+        else:  # hinge, generator
+            loss = -pred.mean()
+        return loss if is_disc else loss * self.loss_weight
+
+    def extra_repr(self) -> str:
+        return (f"gan_type={self.gan_type!r}, real_label_val={self.real_label_val}, "
+                f"fake_label_val={self.fake_label_val}, loss_weight={self.loss_weight}")
+
+
+def gradient_penalty(
+    discriminator: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    reduction: str = "sample",
+) -> torch.Tensor:
+    """WGAN-GP gradient penalty ``mean((||grad_x D(x_hat)|| - 1)^2)`` on random interpolates.
+
+    ``x_hat = a * real + (1 - a) * fake`` with one ``a ~ U[0, 1)`` per sample (drawn from torch's
+    global RNG); the gradient is taken with ``create_graph=True`` so that the penalty can be
+    back-propagated into the discriminator. ``fake`` is detached.
+
+    Args:
+        discriminator: ``(N, C, H, W) -> logits`` (any output shape; a patch map is summed, i.e.
+            ``grad_outputs`` are ones, as BasicSR).
+        real, fake: NCHW tensors of equal shape (images in [0, 1]).
+        reduction: ``'sample'`` (default): the L2 norm over each whole sample (C, H, W), as in the
+            WGAN-GP paper (Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS
+            2017, Algorithm 1). ``'pixel'``: the L2 norm over the channels at every pixel, then
+            the mean over N, H, W -- what BasicSR's ``gradient_penalty_loss`` computes
+            (``gradients.norm(2, dim=1)``), a different, per-pixel 1-Lipschitz constraint.
+
+    Returns: a 0-d tensor (>= 0), differentiable w.r.t. the discriminator's parameters.
+
+    Raises ValueError for different shapes, non-4-D tensors or an unknown ``reduction``.
+    Sources: Gulrajani et al. 2017; BasicSR ``basicsr/losses/gan_loss.py``
+    (``gradient_penalty_loss``).
+    """
+    if reduction not in ("sample", "pixel"):
+        raise ValueError(f"gradient_penalty: reduction must be 'sample' or 'pixel', got {reduction!r}")
+    if real.shape != fake.shape or real.ndim != 4:
+        raise ValueError(f"gradient_penalty: real and fake must be NCHW of equal shape, got "
+                         f"{tuple(real.shape)} and {tuple(fake.shape)}")
+    real, fake = real.detach().float(), fake.detach().float()
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    x_hat = (alpha * real + (1.0 - alpha) * fake).requires_grad_(True)
+    out = discriminator(x_hat)
+    (grad,) = torch.autograd.grad(outputs=out, inputs=x_hat, grad_outputs=torch.ones_like(out),
+                                  create_graph=True, retain_graph=True)
+    if reduction == "sample":
+        norm = grad.flatten(1).norm(2, dim=1)
+    else:
+        norm = grad.norm(2, dim=1)
+    return ((norm - 1.0) ** 2).mean()
+
+
+# ----------------------------------------------------------------------------- perceptual loss
+
+#: BasicSR's names of the 37 modules of torchvision's ``vgg19().features`` (index = position).
+VGG19_LAYER_NAMES: tuple[str, ...] = (
+    "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1",
+    "conv2_1", "relu2_1", "conv2_2", "relu2_2", "pool2",
+    "conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3", "conv3_4", "relu3_4", "pool3",
+    "conv4_1", "relu4_1", "conv4_2", "relu4_2", "conv4_3", "relu4_3", "conv4_4", "relu4_4", "pool4",
+    "conv5_1", "relu5_1", "conv5_2", "relu5_2", "conv5_3", "relu5_3", "conv5_4", "relu5_4", "pool5",
+)
+
+#: ImageNet normalisation of torchvision's VGG weights (RGB, [0, 1] inputs).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: The environment variable naming a local VGG19 weights file (``weights=None``).
+VGG19_ENV = "LABKIT_VGG19"
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights (here: VGG19 for :class:`PerceptualLoss`) cannot be had.
+
+    The message lists every source tried and why it failed, and how to provide a local file.
+    """
+
+
+def _vgg19_url() -> str:
+    from torchvision.models import VGG19_Weights
+
+    return VGG19_Weights.IMAGENET1K_V1.url
+
+
+def _how_to_provide() -> str:
+    url = _vgg19_url()
+    return (
+        f"To provide the weights: on a machine with internet, download {url} (or run "
+        "torchvision.models.vgg19(weights='IMAGENET1K_V1') once, which caches it under "
+        f"{os.path.join(torch.hub.get_dir(), 'checkpoints')}), copy the file here and pass "
+        f"PerceptualLoss(weights='/path/to/{os.path.basename(url)}') or set "
+        f"{VGG19_ENV}=/path/to/{os.path.basename(url)}. Or train without the perceptual term."
+    )
+
+
+def _features_state(obj: object, source: str) -> dict[str, torch.Tensor]:
+    """``{index.param: tensor}`` of ``vgg19().features`` from a torchvision state dict or a subset."""
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"{source} does not hold a state dict (got {type(obj).__name__})")
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()
+             if isinstance(k, str)}
+    feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    if not feats:  # a bare ``vgg19().features`` state dict: keys '0.weight', '2.bias', ...
+        feats = {k: v for k, v in state.items() if k.split(".", 1)[0].isdigit()}
+    if not feats:
+        raise ValueError(f"{source} holds no VGG19 feature weights (expected torchvision keys "
+                         f"'features.0.weight', ...; got {list(state)[:5]})")
+    return feats
+
+
+def _load_vgg19_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    path = os.path.expanduser(os.fspath(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"VGG19 weights file not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise ValueError(f"cannot read VGG19 weights file {path} with torch.load(weights_only=True) "
+                         f"({type(e).__name__}: {first})") from e
+    return _features_state(obj, path)
+
+
+def _load_vgg19_torchvision(progress: bool = True) -> dict[str, torch.Tensor]:
+    url = _vgg19_url()
+    obj = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=progress,
+                                             check_hash=True, weights_only=True)
+    return _features_state(obj, f"torchvision VGG19_Weights.IMAGENET1K_V1 ({url})")
+
+
+def _resolve_vgg19(weights: str | os.PathLike | None) -> tuple[dict[str, torch.Tensor], str]:
+    """(features state dict, description of the source). Raises WeightsUnavailableError."""
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights must be a file path, 'torchvision' or None, got {type(weights).__name__}")
+    tv = ("torchvision", None, "torchvision VGG19_Weights.IMAGENET1K_V1")
+    notes: list[str] = []
+    if weights is None:
+        env = os.environ.get(VGG19_ENV)
+        sources = [("file", env, f"{VGG19_ENV}={env}"), tv] if env else [tv]
+        if not env:
+            notes.append(f"{VGG19_ENV} is not set")
+    elif os.fspath(weights) == "torchvision":
+        sources = [tv]
+    else:
+        sources = [("file", weights, f"file {os.fspath(weights)}")]
+    failures: list[str] = []
+    for kind, arg, what in sources:
+        try:
+            state = _load_vgg19_file(arg) if kind == "file" else _load_vgg19_torchvision()
+        except Exception as e:  # missing or unreadable file, no network, bad hash, ...
+            first = str(e).splitlines()[0] if str(e) else ""
+            failures.append(f"{what}: {type(e).__name__}: {first}")
+            continue
+        if failures:  # a configured source failed: say so, never switch sources silently
+            warnings.warn(f"VGG19 weights: {'; '.join(failures)}; using {what} instead",
+                          stacklevel=3)
+        return state, what
+    raise WeightsUnavailableError(
+        "no VGG19 weights for the perceptual loss. Tried: " + "; ".join(notes + failures) + ". "
+        + _how_to_provide()
+    )
+
+
+def vgg19_available(weights: str | os.PathLike | None = None) -> tuple[bool, str]:
+    """Whether :class:`PerceptualLoss` can get its VGG19 weights, without raising.
+
+    Tries the same sources as ``PerceptualLoss(weights=weights)`` (a ``'torchvision'`` or
+    ``None`` source downloads the file into the torch hub cache once, as the loss itself would,
+    and reads it from the cache afterwards) and checks that they hold all 16 VGG19 convolutions
+    with the right shapes.
+
+    Returns: ``(True, 'VGG19 weights from <source>')`` or ``(False, <what was tried and how to
+    provide the file>)``, e.g. for a notebook to print "no VGG19 weights: training without the
+    perceptual term".
+    """
+    try:
+        state, what = _resolve_vgg19(weights)
+        _fitting_state(state, _build_vgg19_features(len(VGG19_LAYER_NAMES) - 1), what)
+    except (WeightsUnavailableError, TypeError, ValueError) as e:
+        return False, str(e)
+    return True, f"VGG19 weights from {what}"
+
+
+def _fitting_state(state: Mapping[str, torch.Tensor], vgg: nn.Module, source: str) -> dict:
+    """The tensors of ``state`` that ``vgg`` needs; ValueError naming ``source`` when they do not fit."""
+    wanted = vgg.state_dict()
+    missing = [k for k in wanted if k not in state]
+    bad = [f"{k}: file {tuple(state[k].shape)} vs VGG19 {tuple(v.shape)}"
+           for k, v in wanted.items() if k in state and state[k].shape != v.shape]
+    if missing or bad:
+        raise ValueError(
+            f"VGG19 weights from {source} do not fit torchvision's vgg19 features "
+            f"(missing {['features.' + k for k in missing][:5]}, shape mismatches {bad[:3]})"
+        )
+    return {k: state[k] for k in wanted}
+
+
+def _build_vgg19_features(last: int) -> nn.Sequential:
+    """torchvision's ``vgg19`` feature layers 0..last (random init; non-inplace ReLUs)."""
+    from torchvision.models import vgg
+
+    layers = vgg.make_layers(vgg.cfgs["E"], batch_norm=False)  # == vgg19(weights=None).features
+    kept = [nn.ReLU(inplace=False) if isinstance(m, nn.ReLU) else m for m in list(layers)[: last + 1]]
+    return nn.Sequential(*kept)
+
+
+class PerceptualLoss(nn.Module):
+    """Perceptual (VGG19 feature) loss ``sum_l w_l * criterion(phi_l(pred), phi_l(target))``.
+
+    Args:
+        layer_weights: ``{layer name: weight}`` with BasicSR's names (``conv1_1``, ``relu1_1``,
+            ``pool1``, ... ``conv5_4``, ``relu5_4``, ``pool5``; :data:`VGG19_LAYER_NAMES`). A
+            ``conv*`` layer gives the features **before** its ReLU, as BasicSR (SRGAN/ESRGAN use
+            ``{'conv5_4': 1.0}``). Only the layers up to the deepest one requested are built.
+        vgg_type: ``'vgg19'`` (the only one supported).
+        use_input_norm: normalise inputs with the ImageNet mean / std (inputs in [0, 1]).
+        range_norm: map inputs from [-1, 1] to [0, 1] first.
+        criterion: ``'l1'`` (mean absolute error), ``'l2'`` (MSE) or ``'fro'`` (Frobenius norm of
+            the whole feature difference, BasicSR's option).
+        weights: where the ImageNet VGG19 weights come from -- a local file path (torchvision's
+            ``vgg19`` state dict, or its ``features.*`` subset; read with
+            ``torch.load(weights_only=True)``), ``'torchvision'`` (download
+            ``VGG19_Weights.IMAGENET1K_V1`` through the torch hub cache: works on Colab, fails
+            offline), or None: the file named by ``$LABKIT_VGG19`` if set, then torchvision.
+            There is no fallback to random weights.
+
+    The VGG is frozen (``requires_grad=False``) and stays in eval mode (``train()`` does not
+    change it). ``forward(pred, target)``: NCHW RGB tensors of equal shape, [0, 1] (or [-1, 1]
+    with ``range_norm``) -> 0-d tensor; gradients flow to ``pred``; ``target`` is detached. BasicSR
+    returns ``(perceptual, style)``; this returns the perceptual term only (no style term).
+
+    Raises:
+        WeightsUnavailableError (a RuntimeError): no source gave weights (lists what was tried and
+            how to provide the file).
+        ValueError: unknown layer name, vgg_type or criterion; a weights file whose tensors do not
+            fit VGG19 (names the file); in forward, mismatched or non-3-channel inputs.
+
+    Sources: Johnson et al., ECCV 2016 and Ledig et al., CVPR 2017 (VGG feature loss); BasicSR
+    ``basicsr/losses/basic_loss.py`` (``PerceptualLoss``) and ``basicsr/archs/vgg_arch.py``
+    (layer names, features before activation, ImageNet normalisation); torchvision ``vgg19``.
+    """
+
+    def __init__(
+        self,
+        layer_weights: Mapping[str, float] | None = None,
+        vgg_type: str = "vgg19",
+        use_input_norm: bool = True,
+        range_norm: bool = False,
+        criterion: str = "l1",
+        weights: str | os.PathLike | None = None,
+    ) -> None:
+        super().__init__()
+        layer_weights = {"conv5_4": 1.0} if layer_weights is None else dict(layer_weights)
+        if vgg_type != "vgg19":
+            raise ValueError(f"PerceptualLoss: vgg_type must be 'vgg19', got {vgg_type!r}")
+        if criterion not in ("l1", "l2", "fro"):
+            raise ValueError(f"PerceptualLoss: criterion must be 'l1', 'l2' or 'fro', got {criterion!r}")
+        if not layer_weights:
+            raise ValueError("PerceptualLoss: layer_weights is empty")
+        unknown = [k for k in layer_weights if k not in VGG19_LAYER_NAMES]
+        if unknown:
+            raise ValueError(f"PerceptualLoss: unknown VGG19 layer(s) {unknown}; known: "
+                             f"{', '.join(VGG19_LAYER_NAMES)}")
+        self.layer_weights = {k: float(v) for k, v in layer_weights.items()}
+        self.use_input_norm = bool(use_input_norm)
+        self.range_norm = bool(range_norm)
+        self.criterion = criterion
+        self._index = {name: VGG19_LAYER_NAMES.index(name) for name in self.layer_weights}
+        last = max(self._index.values())
+
+        state, self.weights_source = _resolve_vgg19(weights)
+        self.vgg = _build_vgg19_features(last)
+        self.vgg.load_state_dict(_fitting_state(state, self.vgg, self.weights_source))
+        self.vgg.requires_grad_(False)
+        self.vgg.eval()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> PerceptualLoss:
+        super().train(mode)
+        self.vgg.eval()  # the feature extractor never leaves eval mode
+        return self
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{layer name: feature map}`` for the requested layers; x NCHW RGB in [0, 1]."""
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"PerceptualLoss needs NCHW RGB inputs, got shape {tuple(x.shape)}")
+        if self.range_norm:
+            x = (x + 1.0) / 2.0
+        if self.use_input_norm:
+            x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        wanted = {i: name for name, i in self._index.items()}
+        out: dict[str, torch.Tensor] = {}
+        for i, layer in enumerate(self.vgg):
+            x = layer(x)
+            if i in wanted:
+                out[wanted[i]] = x
+        return out
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        _check_pair(pred, target, "PerceptualLoss")
+        fp = self.features(pred.float())
+        ft = self.features(target.detach().float())
+        total = pred.new_zeros((), dtype=torch.float32)
+        for name, w in self.layer_weights.items():
+            if self.criterion == "fro":
+                term = torch.linalg.vector_norm(fp[name] - ft[name])
+            elif self.criterion == "l1":
+                term = nn.functional.l1_loss(fp[name], ft[name])
+            else:
+                term = nn.functional.mse_loss(fp[name], ft[name])
+            total = total + w * term
+        return total
+
+    def extra_repr(self) -> str:
+        return (f"layer_weights={self.layer_weights}, criterion={self.criterion!r}, "
+                f"use_input_norm={self.use_input_norm}, range_norm={self.range_norm}, "
+                f"weights={self.weights_source!r}")

@@ -269,19 +269,21 @@ def _done(run: _Run, epochs: int | None, steps: int | None) -> bool:
             or (steps is not None and run.step >= steps))
 
 
-def _read_checkpoint(path: Path) -> dict:
+def _read_checkpoint(path: Path, fmt: str = CHECKPOINT_FORMAT,
+                     writer: str = "labkit.train.fit") -> dict:
+    """Load a training checkpoint written by ``writer`` whose ``format`` is ``fmt`` (CheckpointError)."""
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         first = str(e).splitlines()[0] if str(e) else ""
         raise CheckpointError(
             f"cannot read the training checkpoint {path} ({type(e).__name__}: {first}). It is "
-            "corrupt or was not written by labkit.train.fit; delete it or pass resume=False "
+            f"corrupt or was not written by {writer}; delete it or pass resume=False "
             "to start over."
         ) from e
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a labkit.train.fit checkpoint (no format "
-                              f"{CHECKPOINT_FORMAT!r}); delete it or pass resume=False")
+    if not isinstance(ck, dict) or ck.get("format") != fmt:
+        raise CheckpointError(f"{path} is not a {writer} checkpoint (no format "
+                              f"{fmt!r}); delete it or pass resume=False")
     return ck
 
 

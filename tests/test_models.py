@@ -72,3 +72,10 @@ def test_build_rejects_unknown_names_and_bad_scale():
         models.build("edsr_gigantic")
     with pytest.raises(ValueError, match="upscale=5"):
         models.EDSR(upscale=5)
+
+
+@pytest.mark.parametrize("name,count", [("msrresnet_x4", 1_517_571), ("vgg_discriminator_128", 14_499_401),
+                                        ("swinir_lightweight_x4", 929_628)])
+def test_registry_builds_the_official_sr_configurations(name, count):
+    # REFERENCE.md counts, reached through the plain-dict registry the notebooks use
+    assert count_parameters(models.build(name)) == count

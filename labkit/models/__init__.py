@@ -11,10 +11,21 @@ from typing import Any
 
 from torch import nn
 
+from labkit.models.discriminator import VGGStyleDiscriminator
 from labkit.models.edsr import EDSR
+from labkit.models.srresnet import MSRResNet
+from labkit.models.swinir import CONFIGS as SWINIR_CONFIGS
+from labkit.models.swinir import SwinIR
+
+#: SRResNet is BasicSR's MSRResNet (Ledig et al. 2017's generator without batch norm).
+SRResNet = MSRResNet
 
 MODELS: dict[str, type[nn.Module]] = {
     "edsr": EDSR,
+    "msrresnet": MSRResNet,
+    "srresnet": MSRResNet,
+    "vgg_discriminator": VGGStyleDiscriminator,
+    "swinir": SwinIR,
 }
 
 #: Named configurations: name -> (model name, keyword arguments).
@@ -24,6 +35,9 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "edsr_baseline_x4": ("edsr", dict(num_feat=64, num_block=16, upscale=4)),
     "edsr_large_x2": ("edsr", dict(num_feat=256, num_block=32, upscale=2, res_scale=0.1)),
     "edsr_large_x4": ("edsr", dict(num_feat=256, num_block=32, upscale=4, res_scale=0.1)),
+    "msrresnet_x4": ("msrresnet", dict(num_feat=64, num_block=16, upscale=4)),
+    "vgg_discriminator_128": ("vgg_discriminator", dict(num_in_ch=3, num_feat=64, input_size=128)),
+    **{name: ("swinir", kwargs) for name, kwargs in SWINIR_CONFIGS.items()},
 }
 
 
@@ -41,4 +55,4 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     raise KeyError(f"unknown model {name!r}; architectures: {sorted(MODELS)}, configurations: {sorted(CONFIGS)}")
 
 
-__all__ = ["EDSR", "MODELS", "CONFIGS", "build"]
+__all__ = ["EDSR", "MSRResNet", "SRResNet", "VGGStyleDiscriminator", "SwinIR", "MODELS", "CONFIGS", "build"]
