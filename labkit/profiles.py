@@ -30,7 +30,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # for G and D. SwinIR full: write-up 003's architecture (window 4, embed 180, depths/heads
     # [6]*4, mlp_ratio 4, drop/attn_drop/drop_path 0.1, '3conv'); -p scale=2 is 003 exactly.
     "02": {
-        "smoke": dict(scale=4, gt_size=64, batch_size=16, lr=5e-4, epochs=5, iters_per_epoch=140,
+        "smoke": dict(scale=4, gt_size=64, batch_size=16, lr=5e-4, epochs=5, iters_per_epoch=120,
                       lr_step=3, lr_gamma=0.5, val_names=("rocket",), early_stopping=None,
                       edsr=dict(num_feat=32, num_block=4),
                       srresnet=dict(num_feat=32, num_block=4),
