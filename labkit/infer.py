@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from torch import nn
 
 from labkit.env import autocast, pick_device
 
-__all__ = ["count_parameters", "predict", "self_ensemble", "tiled", "tile_starts"]
+__all__ = ["count_parameters", "dihedral_predictions", "predict", "self_ensemble", "tiled", "tile_starts"]
 
 
 def _last(out: torch.Tensor | list | tuple) -> torch.Tensor:
@@ -158,6 +158,32 @@ def _inverse_t(y: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
     return y
 
 
+def dihedral_predictions(
+    model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    *,
+    tile: int | None = None,
+    overlap: int = 32,
+    scale: int = 1,
+) -> Iterator[torch.Tensor]:
+    """Yield ``T^-1(model(T(x)))`` for the 8 dihedral transforms T, one at a time.
+
+    The order is the identity, rotations by 90/180/270 degrees, then the same four after a
+    horizontal flip. Each output is mapped back to ``x``'s orientation, so all 8 are predictions of
+    the same image; :func:`self_ensemble` averages them. Arguments as :func:`self_ensemble`.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"self_ensemble expects an NCHW tensor, got shape {tuple(x.shape)}")
+    for k, flip in _D4:
+        xt = _forward_t(x, k, flip)
+        if tile is None:
+            device = _model_device(model, x.device) if isinstance(model, nn.Module) else x.device
+            y = _last(model(xt.to(device))).float()
+        else:
+            y = tiled(model, xt, scale=scale, tile=tile, overlap=overlap)
+        yield _inverse_t(y, k, flip)
+
+
 def self_ensemble(
     model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -169,7 +195,10 @@ def self_ensemble(
     """x8 geometric self-ensemble ("EDSR+"): average of ``T^-1(model(T(x)))`` over the 8 dihedral T.
 
     The 8 transforms are the identity, the three rotations by 90/180/270 degrees, and the same four
-    after a horizontal flip (which gives the vertical flip, transpose and anti-transpose).
+    after a horizontal flip (which gives the vertical flip, transpose and anti-transpose). It costs
+    8 forward passes. It helps because a trained network is not exactly equivariant: its errors on
+    the 8 views are partly independent and averaging cancels part of them; for a network that is
+    equivariant (e.g. an isotropic filter) the 8 outputs coincide and nothing changes.
 
     Args:
         model: NCHW -> NC'(H*s)(W*s); a list/tuple output uses its last element.
@@ -178,20 +207,12 @@ def self_ensemble(
             :func:`tiled` with these settings (``scale`` is only needed then).
 
     Returns: the averaged output, float32, on the model's (or ``x``'s) device.
+    Raises: ValueError for a non-4-D ``x`` (and what :func:`tiled` raises).
     Source: Lim et al., "Enhanced Deep Residual Networks for Single Image Super-Resolution",
     CVPRW 2017, section 4.4 (geometric self-ensemble).
     """
-    if x.ndim != 4:
-        raise ValueError(f"self_ensemble expects an NCHW tensor, got shape {tuple(x.shape)}")
     acc = None
-    for k, flip in _D4:
-        xt = _forward_t(x, k, flip)
-        if tile is None:
-            device = _model_device(model, x.device) if isinstance(model, nn.Module) else x.device
-            y = _last(model(xt.to(device))).float()
-        else:
-            y = tiled(model, xt, scale=scale, tile=tile, overlap=overlap)
-        y = _inverse_t(y, k, flip)
+    for y in dihedral_predictions(model, x, tile=tile, overlap=overlap, scale=scale):
         acc = y if acc is None else acc + y
     return acc / len(_D4)
 

@@ -14,17 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlparse
 
 import torch
 from torch import nn
 
 __all__ = [
     "NAMED_WEIGHTS",
+    "WeightsSource",
+    "rrdb_from_basicsr",
+    "rrdb_layout",
+    "rrdb_to_basicsr",
     "WeightsMismatchError",
     "atomic_save",
     "load_state_dict_file",
@@ -34,10 +39,41 @@ __all__ = [
     "unwrap_state_dict",
 ]
 
-#: Named official checkpoints: ``name -> (url, sha256 or None)``. Empty for now; the model issues
-#: fill it (e.g. ``'RRDB_PSNR_x4'``, the SwinIR / NAFNet / HINet release files) so that a notebook
-#: can write ``load_weights(model, 'RRDB_PSNR_x4')`` and get the URL and hash check from here.
-NAMED_WEIGHTS: dict[str, tuple[str, str | None]] = {}
+class WeightsSource(NamedTuple):
+    """Where a named official checkpoint lives.
+
+    Attributes:
+        url: an ``https://`` URL (GitHub releases download directly; Google Drive links
+            ``https://drive.google.com/uc?id=...`` need the ``gdown`` package, which Colab ships).
+        sha256: the file's SHA-256, full or a prefix (BasicSR file names end in its first 8 hex).
+        filename: the name in the hub cache (default: the URL's last path component).
+        note: what the file is, for people reading the table.
+    """
+
+    url: str
+    sha256: str | None
+    filename: str | None = None
+    note: str = ""
+
+
+#: Named official checkpoints: ``name -> WeightsSource`` (a plain ``(url, sha256)`` pair works too),
+#: so that a notebook can write ``load_weights(model, 'rrdb_psnr_x4', converters=[rrdb_to_basicsr])``.
+#: The ESRGAN repository's own ``RRDB_PSNR_x4.pth`` sits in a Google Drive folder without a file
+#: link; BasicSR re-released the same DF2K PSNR-oriented weights in its own layout (below), and a
+#: local copy of either file loads through :func:`rrdb_to_basicsr`.
+NAMED_WEIGHTS: dict[str, WeightsSource | tuple[str, str | None]] = {
+    "rrdb_psnr_x4": WeightsSource(
+        "https://drive.google.com/uc?id=1swaV5iBMFfg-DL6ZyiARztbhutDCWXMM", "150ff491",
+        "ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth",
+        "RRDBNet x4 (64, 23, 32), PSNR-oriented, DF2K, MATLAB bicubic; BasicSR's release of "
+        "ESRGAN's RRDB_PSNR_x4.pth ({'params': ...}); the 000 write-up fine-tuned it",
+    ),
+    "esrgan_x4": WeightsSource(
+        "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
+        "ff704c30", None,
+        "RRDBNet x4 (64, 23, 32), the ESRGAN (GAN-trained) generator, DF2K + OST; for comparison",
+    ),
+}
 
 #: Wrapper keys tried by ``key='auto'``, in order of preference (BasicSR stores the EMA weights
 #: under ``params_ema``; they are the ones the papers evaluate).
@@ -64,8 +100,8 @@ def resolve_weights(name_or_path: str | os.PathLike) -> tuple[str, str | None]:
         raise TypeError(f"expected a weights name, path or URL, got {type(name_or_path).__name__}")
     s = os.fspath(name_or_path)
     if s in NAMED_WEIGHTS:
-        url, sha = NAMED_WEIGHTS[s]
-        return url, sha
+        entry = NAMED_WEIGHTS[s]
+        return entry[0], entry[1]
     if _is_url(s):
         return s, None
     return os.path.expanduser(s), None
@@ -89,15 +125,44 @@ def _check_sha256(path: str, expected: str, source: str) -> None:
         )
 
 
+def _cache_name(url: str) -> str:
+    """The hub-cache file name for ``url``: the named table's ``filename``, else the URL's basename."""
+    for entry in NAMED_WEIGHTS.values():
+        if entry[0] == url and len(entry) > 2 and entry[2]:
+            return entry[2]
+    parsed = urlparse(url)
+    if "drive.google.com" in parsed.netloc:
+        return "gdrive-" + parse_qs(parsed.query).get("id", ["weights"])[0] + ".pth"
+    return os.path.basename(parsed.path) or "weights.pth"
+
+
+def _fetch(url: str, dst: str, progress: bool) -> None:
+    """Download ``url`` to ``dst``: Google Drive through ``gdown`` (Colab has it), the rest through torch.hub."""
+    if "drive.google.com" in urlparse(url).netloc:
+        try:
+            import gdown  # noqa: PLC0415 (optional: preinstalled on Colab)
+        except ImportError as e:
+            raise RuntimeError(
+                f"{url} is a Google Drive file: `pip install gdown` (Colab has it) or download it in a "
+                "browser and pass the local path"
+            ) from e
+        tmp = dst + ".part"
+        if gdown.download(url, tmp, quiet=not progress) is None:
+            raise RuntimeError(f"gdown could not download {url}")
+        os.replace(tmp, dst)
+    else:
+        torch.hub.download_url_to_file(url, dst, hash_prefix=None, progress=progress)
+
+
 def _download(url: str, sha256: str | None, progress: bool = True) -> str:
     """Download ``url`` into the hub cache once; check sha256 (full hex digest or a prefix)."""
-    name = os.path.basename(urlparse(url).path) or "weights.pth"
+    name = _cache_name(url)
     folder = os.path.join(torch.hub.get_dir(), "checkpoints")
     os.makedirs(folder, exist_ok=True)
     dst = os.path.join(folder, name)
     if not os.path.exists(dst):
         try:
-            torch.hub.download_url_to_file(url, dst, hash_prefix=None, progress=progress)
+            _fetch(url, dst, progress)
         except Exception as e:  # URLError, HTTPError, socket errors, ...
             raise RuntimeError(
                 f"downloading weights from {url} failed ({type(e).__name__}: {e}). Without network "
@@ -305,3 +370,103 @@ def save_state_dict(state: Mapping[str, torch.Tensor] | nn.Module, path: str | o
         raise TypeError(f"save_state_dict expects a state dict or a module, got {type(state).__name__}")
     plain = {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
     return atomic_save(plain, path)
+
+
+# --------------------------------------------------------------------------------------------------
+# RRDBNet key layouts (ESRGAN repository, its oldest files, BasicSR)
+# --------------------------------------------------------------------------------------------------
+
+#: ESRGAN repository (``RRDBNet_arch.py``, e.g. ``RRDB_PSNR_x4.pth``) -> BasicSR names, outside the trunk.
+_ESRGAN_TOP = {"trunk_conv": "conv_body", "upconv1": "conv_up1", "upconv2": "conv_up2", "HRconv": "conv_hr"}
+#: The oldest ESRGAN files (``architecture.py``, a ``model`` Sequential): index -> BasicSR name.
+_OLD_TOP = {"0": "conv_first", "3": "conv_up1", "6": "conv_up2", "8": "conv_hr", "10": "conv_last"}
+_ESRGAN_BLOCK = re.compile(r"^RRDB_trunk\.(\d+)\.RDB([123])\.(conv[1-5])\.(weight|bias)$")
+_OLD_BLOCK = re.compile(r"^model\.1\.sub\.(\d+)\.RDB([123])\.(conv[1-5])\.0\.(weight|bias)$")
+_OLD_TRUNK = re.compile(r"^model\.1\.sub\.(\d+)\.(weight|bias)$")
+_OLD_TOP_KEY = re.compile(r"^model\.(\d+)\.(weight|bias)$")
+
+
+def rrdb_layout(state: Mapping[str, Any]) -> str:
+    """Which RRDBNet key layout ``state`` uses: ``'basicsr'``, ``'esrgan'`` or ``'esrgan_old'``.
+
+    Raises ValueError when it is none of them (the message shows a few keys).
+    """
+    keys = list(state)
+    if any(k.startswith("body.") for k in keys) and "conv_body.weight" in state:
+        return "basicsr"
+    if any(k.startswith("RRDB_trunk.") for k in keys) and "trunk_conv.weight" in state:
+        return "esrgan"
+    if "model.0.weight" in state and any(k.startswith("model.1.sub.") for k in keys):
+        return "esrgan_old"
+    raise ValueError(f"not an RRDBNet state dict (keys: {keys[:6]}...)")
+
+
+def rrdb_to_basicsr(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Rename an ESRGAN-repository or oldest-ESRGAN RRDBNet state dict to BasicSR's layout.
+
+    ``RRDB_trunk.i.RDBk.convj`` -> ``body.i.rdbk.convj``, ``trunk_conv`` -> ``conv_body``,
+    ``upconv1/2`` -> ``conv_up1/2``, ``HRconv`` -> ``conv_hr``; in the oldest files
+    ``model.0`` -> ``conv_first``, ``model.1.sub.i.RDBk.convj.0`` -> ``body.i.rdbk.convj``,
+    ``model.1.sub.<num_block>`` -> ``conv_body``, ``model.3/6/8/10`` -> ``conv_up1/conv_up2/conv_hr/
+    conv_last``. A BasicSR dict is returned unchanged, so the converter is safe to pass always:
+    ``load_weights(RRDBNet(), path, converters=[rrdb_to_basicsr])``. Tensors are not copied.
+
+    Raises ValueError for a dict in none of the three layouts or a key the layout does not have.
+    Source: ESRGAN ``RRDBNet_arch.py`` / ``architecture.py`` and ``transer_RRDB_models.py``;
+    BasicSR ``rrdbnet_arch.py``.
+    """
+    layout = rrdb_layout(state)
+    if layout == "basicsr":
+        return dict(state)
+    out: dict[str, Any] = {}
+    for k, v in state.items():
+        if layout == "esrgan":
+            m = _ESRGAN_BLOCK.match(k)
+            if m:
+                new = f"body.{m[1]}.rdb{m[2]}.{m[3]}.{m[4]}"
+            else:
+                head, _, kind = k.rpartition(".")
+                if head not in (*_ESRGAN_TOP, "conv_first", "conv_last"):
+                    raise ValueError(f"unexpected key {k!r} in an ESRGAN-layout RRDBNet state dict")
+                new = f"{_ESRGAN_TOP.get(head, head)}.{kind}"
+        else:
+            m, t, top = _OLD_BLOCK.match(k), _OLD_TRUNK.match(k), _OLD_TOP_KEY.match(k)
+            if m:
+                new = f"body.{m[1]}.rdb{m[2]}.{m[3]}.{m[4]}"
+            elif t:
+                new = f"conv_body.{t[2]}"
+            elif top and top[1] in _OLD_TOP:
+                new = f"{_OLD_TOP[top[1]]}.{top[2]}"
+            else:
+                raise ValueError(f"unexpected key {k!r} in an old-ESRGAN (model.N) RRDBNet state dict")
+        out[new] = v
+    return out
+
+
+def rrdb_from_basicsr(state: Mapping[str, Any], layout: str = "esrgan") -> dict[str, Any]:
+    """The inverse of :func:`rrdb_to_basicsr`: BasicSR names -> ``'esrgan'`` or ``'esrgan_old'``.
+
+    For exporting to tools that expect the ESRGAN repository's files. Raises ValueError for an
+    unknown ``layout`` or a dict that is not in BasicSR's layout.
+    """
+    if layout not in ("esrgan", "esrgan_old"):
+        raise ValueError(f"layout must be 'esrgan' or 'esrgan_old', got {layout!r}")
+    if rrdb_layout(state) != "basicsr":
+        raise ValueError("rrdb_from_basicsr expects a BasicSR-layout RRDBNet state dict")
+    num_block = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("body."))
+    top_esrgan = {v: k for k, v in _ESRGAN_TOP.items()}
+    top_old = {v: k for k, v in _OLD_TOP.items()}
+    out: dict[str, Any] = {}
+    for k, v in state.items():
+        head, _, kind = k.rpartition(".")
+        m = re.match(r"^body\.(\d+)\.rdb([123])\.(conv[1-5])$", head)
+        if layout == "esrgan":
+            new = f"RRDB_trunk.{m[1]}.RDB{m[2]}.{m[3]}.{kind}" if m else f"{top_esrgan.get(head, head)}.{kind}"
+        elif m:
+            new = f"model.1.sub.{m[1]}.RDB{m[2]}.{m[3]}.0.{kind}"
+        elif head == "conv_body":
+            new = f"model.1.sub.{num_block}.{kind}"
+        else:
+            new = f"model.{top_old[head]}.{kind}"
+        out[new] = v
+    return out

@@ -37,6 +37,7 @@ __all__ = [
     "paired_random_crop",
     "div2k_paths",
     "sr_pairs",
+    "dacon_sr_paths",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -664,4 +665,38 @@ def sr_pairs(images: Sequence[tuple[str, np.ndarray]], scale: int) -> list[tuple
         gt = np.ascontiguousarray(crop_to_multiple(_as_float_image(img, f"image {name!r}"), scale))
         lq = np.clip(bicubic_downsample(gt, scale), 0.0, 1.0).astype(np.float32, copy=False)
         out.append((str(name), lq, gt))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the 000 competition's layout (DACON AI Yangjae Hub SR, 512 -> 2048)
+# --------------------------------------------------------------------------------------------------
+
+
+def dacon_sr_paths(root: PathLike) -> dict[str, Path]:
+    """The folders of the DACON AI Yangjae Hub SR data (write-up 000) under ``root``.
+
+    Layout (data/README.md): ``train/lr/*.png`` (512 x 512), ``train/hr/*.png`` (2048 x 2048, same
+    names), ``test/lr/*.png``; ``test/hr/`` is optional (the organisers kept it; a local copy, such
+    as the miniature the notebook builds from the bundled photos, enables scoring).
+
+    Returns:
+        ``{'train_lr', 'train_hr', 'test_lr'}`` and ``'test_hr'`` when present, as Paths.
+
+    Raises:
+        FileNotFoundError: ``root`` or a required folder is missing (the message names it and the
+            expected layout).
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"DACON SR data root not found: '{root}'")
+    out = {"train_lr": root / "train" / "lr", "train_hr": root / "train" / "hr", "test_lr": root / "test" / "lr"}
+    missing = [str(p) for p in out.values() if not p.is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"DACON SR layout incomplete under '{root}': missing {', '.join(missing)} "
+            "(expected train/lr/*.png, train/hr/*.png, test/lr/*.png; see data/README.md)"
+        )
+    if (root / "test" / "hr").is_dir():
+        out["test_hr"] = root / "test" / "hr"
     return out

@@ -13,6 +13,7 @@ from torch import nn
 
 from labkit.models.discriminator import VGGStyleDiscriminator
 from labkit.models.edsr import EDSR
+from labkit.models.rrdbnet import RRDBNet
 from labkit.models.srresnet import MSRResNet
 from labkit.models.swinir import CONFIGS as SWINIR_CONFIGS
 from labkit.models.swinir import SwinIR
@@ -26,6 +27,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "srresnet": MSRResNet,
     "vgg_discriminator": VGGStyleDiscriminator,
     "swinir": SwinIR,
+    "rrdbnet": RRDBNet,
 }
 
 #: Named configurations: name -> (model name, keyword arguments).
@@ -37,6 +39,10 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "edsr_large_x4": ("edsr", dict(num_feat=256, num_block=32, upscale=4, res_scale=0.1)),
     "msrresnet_x4": ("msrresnet", dict(num_feat=64, num_block=16, upscale=4)),
     "vgg_discriminator_128": ("vgg_discriminator", dict(num_in_ch=3, num_feat=64, input_size=128)),
+    # ESRGAN's generator (BasicSR layout): RRDB_PSNR_x4 / ESRGAN x4, and the pixel-unshuffle x2 / x1
+    "rrdbnet_x4": ("rrdbnet", dict(num_feat=64, num_block=23, num_grow_ch=32, scale=4)),
+    "rrdbnet_x2": ("rrdbnet", dict(num_feat=64, num_block=23, num_grow_ch=32, scale=2)),
+    "rrdbnet_x1": ("rrdbnet", dict(num_feat=64, num_block=23, num_grow_ch=32, scale=1)),
     **{name: ("swinir", kwargs) for name, kwargs in SWINIR_CONFIGS.items()},
 }
 
@@ -55,4 +61,4 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     raise KeyError(f"unknown model {name!r}; architectures: {sorted(MODELS)}, configurations: {sorted(CONFIGS)}")
 
 
-__all__ = ["EDSR", "MSRResNet", "SRResNet", "VGGStyleDiscriminator", "SwinIR", "MODELS", "CONFIGS", "build"]
+__all__ = ["EDSR", "RRDBNet", "MSRResNet", "SRResNet", "VGGStyleDiscriminator", "SwinIR", "MODELS", "CONFIGS", "build"]
