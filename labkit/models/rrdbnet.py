@@ -28,6 +28,10 @@ class ResidualDenseBlock(nn.Module):
     Conv ``k`` (k = 1..4) sees the block input and every earlier conv's output (``num_feat + (k-1)
     * num_grow_ch`` channels) and adds ``num_grow_ch`` channels; conv 5 maps back to ``num_feat``.
     LeakyReLU(0.2) after convs 1-4. Shapes: (N, num_feat, H, W) -> (N, num_feat, H, W).
+
+    Initialisation as BasicSR's ``default_init_weights(..., 0.1)``: Kaiming-normal weights scaled
+    by 0.1 and zero biases, so that a fresh block starts close to the identity and a deep trunk
+    trains from scratch.
     """
 
     def __init__(self, num_feat: int = 64, num_grow_ch: int = 32) -> None:
@@ -38,6 +42,10 @@ class ResidualDenseBlock(nn.Module):
         self.conv4 = nn.Conv2d(num_feat + 3 * num_grow_ch, num_grow_ch, 3, 1, 1)
         self.conv5 = nn.Conv2d(num_feat + 4 * num_grow_ch, num_feat, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+        for conv in (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5):
+            nn.init.kaiming_normal_(conv.weight)
+            conv.weight.data.mul_(0.1)
+            nn.init.zeros_(conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [x]
