@@ -55,6 +55,28 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                               d_num_feat=64, pixel_weight=1e-2,
                               perceptual_weight=1.0, gan_weight=5e-3, gan_type="vanilla")),
     },
+    # 06: inpainting + colorization GAN (write-up 002). G = adv + 50 L1 + 50 SSIM, D = real + fake +
+    # lambda_gp * GP (per-sample WGAN-GP), AdamW, StepLR G every 10 epochs x0.5 and D every 15 x0.5
+    # (smoke keeps the 2:3 ratio on its few epochs), 8:2 split, 10k / 3k limits. Three runs under
+    # one budget: baseline (no D), full recipe (with GP), recipe without GP (the write-up's failure).
+    "06": {
+        "smoke": dict(patch_size=48, batch_size=8, mask_fraction=0.2, epochs=4, iters_per_epoch=25,
+                      lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999), weight_decay=1e-2,
+                      g_step=2, d_step=3, lr_gamma=0.5,
+                      pixel_weight=50.0, ssim_weight=50.0, adv_weight=1.0, lambda_gp=10.0, gp_reduction="sample",
+                      generator=dict(num_feat=12, num_down=3, block_type="plain"),
+                      discriminator=dict(ndf=12, n_layers=3, norm="instance"),
+                      collapse_loss=1e-3, collapse_patience=50,
+                      val_fraction=0.2, train_limit=None, val_limit=None, eval_max_side=256),
+        "full": dict(patch_size=None, batch_size=16, mask_fraction=0.2, epochs=50, iters_per_epoch=None,
+                     lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), weight_decay=1e-2,
+                     g_step=10, d_step=15, lr_gamma=0.5,
+                     pixel_weight=50.0, ssim_weight=50.0, adv_weight=1.0, lambda_gp=10.0, gp_reduction="sample",
+                     generator=dict(num_feat=64, num_down=3, block_type="plain"),
+                     discriminator=dict(ndf=64, n_layers=3, norm="instance"),
+                     collapse_loss=1e-3, collapse_patience=200,
+                     val_fraction=0.2, train_limit=10000, val_limit=3000, eval_max_side=None),
+    },
 }
 
 
