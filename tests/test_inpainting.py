@@ -342,3 +342,17 @@ def test_viewer_static_fallback_draws_every_panel():
     assert len([ax for ax in fig.axes if ax.images]) == 8
     with pytest.raises(ValueError, match="missing"):
         viz.inpainting_figure([{"name": "x", "input": items[0]["input"]}])
+
+
+def test_viewer_widget_steps_through_the_panels():
+    widgets = pytest.importorskip("ipywidgets")
+    rng = np.random.default_rng(6)
+    items = [{"name": f"im{i}", "input": rng.random((16, 16)), "mask": rng.random((16, 16)) > 0.5,
+              "output": rng.random((16, 16, 3)), "target": rng.random((16, 16, 3))} for i in range(2)]
+    box = viz.inpainting_viewer(items, interactive=True)
+    assert isinstance(box, widgets.VBox)
+    pick, step = box.children[0].children
+    assert [o[0] for o in pick.options] == ["im0", "im1"] and list(step.options) == list(viz.INPAINTING_STEPS)
+    pick.value, step.value = 1, "target"  # redraws without error
+    assert isinstance(viz.inpainting_viewer(items, interactive=False), viz.plt.Figure)
+    viz.plt.close("all")
