@@ -91,6 +91,14 @@ class GANStep:
         d_input: ``(lq, image) -> discriminator input`` for a conditional discriminator (e.g.
             ``lambda lq, img: torch.cat([lq, img], 1)``); None feeds the image alone.
         grad_clip_g / grad_clip_d: max global L2 gradient norm for each network, or None.
+        collapse_loss, collapse_patience: the collapsed-discriminator guard (None = off). When the
+            discriminator's adversarial loss ``l_d_real + l_d_fake`` (the gradient penalty not
+            counted) stays below ``collapse_loss`` for ``collapse_patience`` consecutive updates,
+            the discriminator separates real from fake perfectly, the generator's adversarial
+            gradient vanishes and training goes on "on garbage" (write-up 002's failure: the D
+            and G losses drift apart); the step raises :class:`GANTrainingError` saying so.
+            For LSGAN (targets 1 / 0, each term a mean square) 1e-3 over 50 updates means D's
+            scores are within ~0.03 of their targets for 50 updates in a row.
 
     ``step(generator, discriminator, lq, gt, opt_g, opt_d, *, step=None)`` with ``lq`` the
     generator input and ``gt`` the target (NCHW, images in [0, 1], on the nets' device; a list
@@ -109,6 +117,8 @@ class GANStep:
     Raises:
         GANTrainingError (a RuntimeError): a non-finite loss; it names the update (discriminator
             or generator), the step and the loss, before any parameter is changed by that update.
+        GANTrainingError: the discriminator collapsed (see ``collapse_loss``); the message gives
+            the step, the losses and what to change.
         ValueError / TypeError: bad arguments (at construction), or ``G(lq)`` and ``gt`` of
             different shapes.
 
@@ -127,7 +137,15 @@ class GANStep:
         d_input: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         grad_clip_g: float | None = None,
         grad_clip_d: float | None = None,
+        collapse_loss: float | None = None,
+        collapse_patience: int = 50,
     ) -> None:
+        if collapse_loss is not None and not collapse_loss > 0:
+            raise ValueError(f"GANStep: collapse_loss must be > 0 or None, got {collapse_loss!r}")
+        if isinstance(collapse_patience, bool) or not isinstance(collapse_patience, int) or collapse_patience < 1:
+            raise ValueError(f"GANStep: collapse_patience must be a positive int, got {collapse_patience!r}")
+        self.collapse_loss, self.collapse_patience = collapse_loss, collapse_patience
+        self._collapsed_for = 0  # consecutive updates with l_d_real + l_d_fake < collapse_loss
         self.g_losses: dict[str, tuple[float, Callable]] = {}
         for name, spec in (g_losses or {}).items():
             if not isinstance(name, str) or not name or name in ("total", "gan"):
@@ -162,6 +180,27 @@ class GANStep:
         self.d_input = d_input
         self.grad_clip_g = grad_clip_g
         self.grad_clip_d = grad_clip_d
+
+    def reset(self) -> None:
+        """Forget the collapse guard's count (call before reusing the step for a new run)."""
+        self._collapsed_for = 0
+
+    def _guard_collapse(self, step: int | None, d_log: Mapping[str, float]) -> None:
+        if self.collapse_loss is None:
+            return
+        d_adv = d_log["l_d_real"] + d_log["l_d_fake"]
+        self._collapsed_for = self._collapsed_for + 1 if d_adv < self.collapse_loss else 0
+        if self._collapsed_for >= self.collapse_patience:
+            at = f" at step {step}" if step is not None else ""
+            self._collapsed_for = 0
+            raise GANTrainingError(
+                f"the discriminator collapsed{at}: its adversarial loss l_d_real + l_d_fake = {d_adv:.3g} "
+                f"has stayed below collapse_loss={self.collapse_loss:g} for {self.collapse_patience} "
+                f"updates (d_real_mean {d_log['d_real_mean']:.3g}, d_fake_mean {d_log['d_fake_mean']:.3g}): "
+                "it tells real from fake perfectly and the generator gets no useful adversarial gradient. "
+                "Add or raise the gradient penalty (lambda_gp), lower D's learning rate, or step D's "
+                "scheduler faster; training was stopped instead of going on with a useless D."
+            )
 
     @property
     def adv_weight(self) -> float:
@@ -230,6 +269,7 @@ class GANStep:
         self._apply(l_d_total, discriminator, opt_d, self.grad_clip_d)
         d_log["d_real_mean"] = float(pred_real.detach().float().mean())
         d_log["d_fake_mean"] = float(pred_fake.detach().float().mean())
+        self._guard_collapse(step, d_log)
 
         # 2. generator against the updated, frozen discriminator
         flags = [p.requires_grad for p in discriminator.parameters()]
@@ -249,7 +289,8 @@ class GANStep:
     def __repr__(self) -> str:
         terms = ", ".join(f"{n}: {w:g}*{type(fn).__name__}" for n, (w, fn) in self.g_losses.items())
         return (f"GANStep({{{terms}}}, gan_loss={self.gan_loss.gan_type!r}, "
-                f"adv_weight={self.adv_weight:g}, lambda_gp={self.lambda_gp:g})")
+                f"adv_weight={self.adv_weight:g}, lambda_gp={self.lambda_gp:g}"
+                + (f", collapse_loss={self.collapse_loss:g}" if self.collapse_loss is not None else "") + ")")
 
 
 # ----------------------------------------------------------------------------- fit_gan
@@ -450,6 +491,8 @@ def fit_gan(
         log(f"resuming from {last_path} after epoch {run.epoch} (step {run.step})")
     elif seed is not None:
         seed_everything(seed)
+    if hasattr(step, "reset"):
+        step.reset()  # the collapse guard counts this run's updates only
 
     val_model = _LastOutput(generator)
     val_loss = nn.L1Loss()

@@ -603,3 +603,75 @@ class PerceptualLoss(nn.Module):
         return (f"layer_weights={self.layer_weights}, criterion={self.criterion!r}, "
                 f"use_input_norm={self.use_input_norm}, range_norm={self.range_norm}, "
                 f"weights={self.weights_source!r}")
+
+
+# ----------------------------------------------------------------------------- SSIM loss (notebook 06)
+
+
+def _gaussian_kernel(window_size: int, sigma: float, channels: int, like: torch.Tensor) -> torch.Tensor:
+    t = torch.arange(window_size, dtype=torch.float64) - (window_size - 1) / 2.0
+    g = torch.exp(-(t**2) / (2.0 * sigma**2))
+    g = (g / g.sum()).to(device=like.device, dtype=like.dtype)
+    return torch.outer(g, g).expand(channels, 1, window_size, window_size).contiguous()
+
+
+def ssim_map(pred: torch.Tensor, target: torch.Tensor, *, window_size: int = 11, sigma: float = 1.5,
+             data_range: float = 1.0) -> torch.Tensor:
+    """The differentiable SSIM map of two NCHW tensors, per channel, 'valid' filtering.
+
+    Wang et al., TIP 2004, with the BasicSR / MATLAB constants: Gaussian window ``window_size``
+    (11) with ``sigma`` (1.5), ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2``, ``L = data_range`` (1 for
+    images in [0, 1]). Unlike :func:`labkit.metrics.ssim` the inputs are not rounded to 8 bits
+    (so it has gradients). Returns ``(N, C, H - window_size + 1, W - window_size + 1)``.
+
+    Raises ValueError: different shapes, not 4-D, or smaller than the window.
+    """
+    _check_pair(pred, target, "ssim_map")
+    if pred.ndim != 4:
+        raise ValueError(f"ssim_map: expected NCHW tensors, got shape {tuple(pred.shape)}")
+    if min(pred.shape[-2:]) < window_size:
+        raise ValueError(f"ssim_map: images of {tuple(pred.shape[-2:])} are smaller than the "
+                         f"{window_size}x{window_size} window")
+    c = pred.shape[1]
+    x, y = pred.float(), target.float()
+    w = _gaussian_kernel(window_size, sigma, c, x)
+
+    def filt(t: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(t, w, groups=c)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu1, mu2 = filt(x), filt(y)
+    mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
+    s1 = filt(x * x) - mu1_sq
+    s2 = filt(y * y) - mu2_sq
+    s12 = filt(x * y) - mu12
+    return ((2 * mu12 + c1) * (2 * s12 + c2)) / ((mu1_sq + mu2_sq + c1) * (s1 + s2 + c2))
+
+
+class SSIMLoss(nn.Module):
+    """``loss_weight * (1 - SSIM(pred, target))``, SSIM averaged over pixels, channels and batch.
+
+    The write-up 002's ``g_loss_ssim`` (weighted 50 in its generator loss). See :func:`ssim_map`
+    for the window and constants; ``pred`` / ``target`` are NCHW in [0, ``data_range``]. The loss
+    is 0 for identical images and at most 2 (SSIM lies in [-1, 1]).
+    """
+
+    def __init__(self, loss_weight: float = 1.0, window_size: int = 11, sigma: float = 1.5,
+                 data_range: float = 1.0) -> None:
+        super().__init__()
+        if window_size < 1 or window_size % 2 == 0:
+            raise ValueError(f"SSIMLoss: window_size must be a positive odd int, got {window_size!r}")
+        if sigma <= 0 or data_range <= 0:
+            raise ValueError(f"SSIMLoss: sigma and data_range must be > 0, got {sigma!r}, {data_range!r}")
+        self.loss_weight, self.window_size, self.sigma, self.data_range = loss_weight, window_size, sigma, data_range
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        s = ssim_map(pred, target, window_size=self.window_size, sigma=self.sigma, data_range=self.data_range)
+        return self.loss_weight * (1.0 - s.mean())
+
+    def extra_repr(self) -> str:
+        return f"loss_weight={self.loss_weight}, window_size={self.window_size}, sigma={self.sigma}"
+
+
+__all__ += ["SSIMLoss", "ssim_map"]
+LOSS_NAMES["ssim"] = SSIMLoss

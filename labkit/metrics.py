@@ -323,3 +323,97 @@ def gradient_energy_ratio(img: Any, ref: Any, *, crop_border: int = 0) -> float:
     if gb <= 1e-9:
         raise ValueError("gradient_energy_ratio: the reference image is constant (no gradient)")
     return ga / gb
+
+
+# ----------------------------------------------------------------------------------------------
+# inpainting / colorization (notebook 06, write-up 002)
+# ----------------------------------------------------------------------------------------------
+
+
+def _mask_hw(mask: Any, shape: tuple[int, int]) -> np.ndarray:
+    """A mask (numpy HW / HW1, torch HW / 1HW / 11HW; nonzero or > 0.5 = inside) -> bool (H, W)."""
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    if not isinstance(mask, np.ndarray):
+        raise TypeError(f"mask: expected a numpy array or a torch tensor, got {type(mask).__name__}")
+    m = np.squeeze(mask)
+    if m.ndim != 2 or m.shape != tuple(shape):
+        raise ValueError(f"mask: expected a single-channel mask of size {tuple(shape)}, got shape {mask.shape}")
+    return m > 0.5 if m.dtype.kind == "f" else m.astype(bool)
+
+
+def masked_ssim(img1: Any, img2: Any, mask: Any, *, y_channel: bool = False) -> float:
+    """SSIM restricted to a region: the mean of the SSIM map over the pixels where ``mask`` is set.
+
+    The SSIM map is :func:`ssim`'s (8-bit levels, 11x11 Gaussian window, sigma 1.5, 'valid'
+    filtering, per RGB channel then averaged, or on Y): a map value belongs to the centre pixel of
+    its window, so the mask is cropped by the window's 5-pixel rim. Used for the missing regions
+    of an inpainting task (write-up 002: "SSIM inside the mask"); every window that touches the
+    region sees some of its surroundings, which is what makes the fill's fit to its context count.
+
+    Args:
+        img1, img2: single images as :func:`ssim` (HWC numpy / CHW torch, uint8 or float [0, 1]).
+        mask: (H, W) numpy or torch (also HW1 / 1HW / 11HW); True / nonzero / > 0.5 marks the region.
+        y_channel: compare the luma only.
+
+    Returns: a Python float in [-1, 1] (1.0 for identical images).
+
+    Raises:
+        ValueError: shapes differ, a batch of several images, a mask of another size, or a mask
+            with no pixel inside the scored area (names which).
+    """
+    a, b = _prepare(img1, img2, 0, y_channel)
+    if a.shape[0] != 1:
+        raise ValueError(f"masked_ssim: expected single images, got a batch of {a.shape[0]}")
+    h, w = a.shape[1:3]
+    if h < 11 or w < 11:
+        raise ValueError(f"masked_ssim needs images of at least 11x11, got {h}x{w}")
+    m = _mask_hw(mask, (h, w))[5:-5, 5:-5]
+    if not m.any():
+        raise ValueError("masked_ssim: the mask has no pixel at least 5 px from the border (nothing to score)")
+    c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
+    g = _gaussian_window_1d()
+    x, y = a[0], b[0]
+    mu1, mu2 = _filter_valid(x, g), _filter_valid(y, g)
+    s1 = _filter_valid(x * x, g) - mu1**2
+    s2 = _filter_valid(y * y, g) - mu2**2
+    s12 = _filter_valid(x * y, g) - mu1 * mu2
+    smap = ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1**2 + mu2**2 + c1) * (s1 + s2 + c2))
+    return float(smap[m].mean())
+
+
+def histogram_similarity(img1: Any, img2: Any, *, bins: int = 256) -> float:
+    """Colour-histogram similarity: the correlation of the per-channel histograms, RGB averaged.
+
+    Each channel's histogram (``bins`` equal bins over the 8-bit levels 0..255, float inputs
+    rounded as in :func:`psnr`) of ``img1`` is compared with ``img2``'s by Pearson correlation,
+    OpenCV's ``compareHist(..., HISTCMP_CORREL)``; the result is the mean over the channels. It is
+    1.0 for identical colour distributions whatever the pixel positions, and it is what punishes
+    a colorization that leaves a photo gray (its three channel histograms coincide). A pair of
+    perfectly flat histograms (no variance) counts as 1.0 if they are equal, else 0.0.
+
+    Args:
+        img1, img2: single images as :func:`ssim` (same shape).
+        bins: number of bins per channel (2..256).
+
+    Returns: a Python float in [-1, 1].
+
+    Raises:
+        ValueError: different shapes, a batch, or a bad ``bins``.
+    """
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or not 2 <= bins <= 256:
+        raise ValueError(f"bins: expected an int in 2..256, got {bins!r}")
+    a, b = _prepare(img1, img2, 0, False)
+    if a.shape[0] != 1:
+        raise ValueError(f"histogram_similarity: expected single images, got a batch of {a.shape[0]}")
+    scores = []
+    for ch in range(a.shape[-1]):
+        h1 = np.histogram(a[0, ..., ch], bins=bins, range=(0, 256))[0].astype(np.float64)
+        h2 = np.histogram(b[0, ..., ch], bins=bins, range=(0, 256))[0].astype(np.float64)
+        d1, d2 = h1 - h1.mean(), h2 - h2.mean()
+        den = math.sqrt(float((d1 * d1).sum() * (d2 * d2).sum()))
+        scores.append(float((d1 * d2).sum() / den) if den > 0 else float(np.array_equal(h1, h2)))
+    return float(np.mean(scores))
+
+
+__all__ += ["masked_ssim", "histogram_similarity"]

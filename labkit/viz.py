@@ -129,3 +129,111 @@ def save_figure(fig, out_dir: str | os.PathLike, name: str, *, dpi: int = 110) -
     path = folder / f"{name}.png"
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+
+# ----------------------------------------------------------------------------- inpainting viewer (notebook 06)
+
+#: The steps of the inpainting viewer, in order.
+INPAINTING_STEPS = ("input", "mask", "output", "target")
+
+
+def _check_items(items: Sequence[Mapping[str, np.ndarray]]) -> None:
+    if not items:
+        raise ValueError("items is empty: give at least one {'name', 'input', 'mask', 'output', 'target'} dict")
+    for i, item in enumerate(items):
+        missing = [k for k in ("name", *INPAINTING_STEPS) if k not in item]
+        if missing:
+            raise ValueError(f"items[{i}] is missing {missing} (needs 'name' and {list(INPAINTING_STEPS)})")
+
+
+def _panel(item: Mapping[str, np.ndarray], step: str) -> tuple[np.ndarray, dict]:
+    img = np.asarray(item[step])
+    if img.dtype == bool:
+        img = img.astype(np.float32)
+    img = np.squeeze(img)
+    kw = {"cmap": "gray", "vmin": 0, "vmax": 1} if img.ndim == 2 else {}
+    return _as_display(img), kw
+
+
+def inpainting_figure(items: Sequence[Mapping[str, np.ndarray]], *, panel_size: float = 2.2):
+    """The static view: one row per image, columns input / mask / output / target.
+
+    Args:
+        items: dicts ``{'name', 'input', 'mask', 'output', 'target'}``; images HW (gray, or a bool
+            mask) or HWC RGB, float [0, 1] or uint8.
+        panel_size: inches per panel.
+
+    Returns a matplotlib Figure. Raises ValueError naming the item and the missing keys.
+    """
+    _check_items(items)
+    fig, axes = plt.subplots(len(items), len(INPAINTING_STEPS), squeeze=False,
+                             figsize=(panel_size * len(INPAINTING_STEPS), panel_size * len(items)))
+    for row, item in zip(axes, items):
+        for ax, step in zip(row, INPAINTING_STEPS):
+            img, kw = _panel(item, step)
+            ax.imshow(img, **kw)
+            ax.set_title(f"{item['name']}: {step}", fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def _has_widget_kernel() -> bool:
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and hasattr(ip, "kernel")
+
+
+def inpainting_viewer(items: Sequence[Mapping[str, np.ndarray]], *, interactive: bool | None = None,
+                      panel_size: float = 4.0):
+    """An ipywidgets control to pick an image and step through input, mask, output and target.
+
+    Args:
+        items: as :func:`inpainting_figure`.
+        interactive: True = build the widget (needs ipywidgets), False = the static figure, None =
+            the widget when ipywidgets is installed and this runs in a Jupyter kernel. A kernel
+            without a widget front end (papermill, nbconvert) still builds it, but only a live
+            Jupyter / Colab page draws it: show :func:`inpainting_figure` next to it so that
+            GitHub and executed notebooks have a picture.
+        panel_size: inches of the widget's image.
+
+    Returns: an ``ipywidgets.VBox`` (a Dropdown for the image, ToggleButtons for the step, the
+    image in an Output) or, static, the Figure of :func:`inpainting_figure`.
+
+    Raises: ValueError as :func:`inpainting_figure`; ImportError with ``interactive=True`` and no
+    ipywidgets (the message says how to install it).
+    """
+    _check_items(items)
+    if interactive is None:
+        interactive = _has_widget_kernel()
+    if not interactive:
+        return inpainting_figure(items)
+    try:
+        import ipywidgets as widgets
+    except ImportError as e:
+        raise ImportError("inpainting_viewer(interactive=True) needs ipywidgets: pip install ipywidgets") from e
+    names = [str(item["name"]) for item in items]
+    pick = widgets.Dropdown(options=[(n, i) for i, n in enumerate(names)],
+                            value=0, description="image")
+    step = widgets.ToggleButtons(options=list(INPAINTING_STEPS), value="input", description="step")
+    out = widgets.Output()
+
+    def draw(*_):
+        item = items[pick.value]
+        img, kw = _panel(item, step.value)
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(panel_size, panel_size))
+            ax.imshow(img, **kw)
+            ax.set_title(f"{item['name']}: {step.value}", fontsize=9)
+            ax.axis("off")
+            plt.show()
+
+    pick.observe(draw, names="value")
+    step.observe(draw, names="value")
+    draw()
+    return widgets.VBox([widgets.HBox([pick, step]), out])

@@ -17,6 +17,7 @@ from labkit.models.rrdbnet import RRDBNet
 from labkit.models.srresnet import MSRResNet
 from labkit.models.swinir import CONFIGS as SWINIR_CONFIGS
 from labkit.models.swinir import SwinIR
+from labkit.models.inpainting import InpaintingGenerator, PatchDiscriminator
 
 #: SRResNet is BasicSR's MSRResNet (Ledig et al. 2017's generator without batch norm).
 SRResNet = MSRResNet
@@ -28,6 +29,8 @@ MODELS: dict[str, type[nn.Module]] = {
     "vgg_discriminator": VGGStyleDiscriminator,
     "swinir": SwinIR,
     "rrdbnet": RRDBNet,
+    "inpainting_generator": InpaintingGenerator,
+    "patch_discriminator": PatchDiscriminator,
 }
 
 #: Named configurations: name -> (model name, keyword arguments).
@@ -44,6 +47,12 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "rrdbnet_x2": ("rrdbnet", dict(num_feat=64, num_block=23, num_grow_ch=32, scale=2)),
     "rrdbnet_x1": ("rrdbnet", dict(num_feat=64, num_block=23, num_grow_ch=32, scale=1)),
     **{name: ("swinir", kwargs) for name, kwargs in SWINIR_CONFIGS.items()},
+    # 002 write-up (notebook 06): U-Net generator gray+mask -> RGB; pix2pix's 70x70 PatchGAN
+    # (conditional: it sees [gray, mask, RGB] = 5 channels), scored with LSGAN
+    "inpainting_generator_002": ("inpainting_generator", dict(num_in_ch=2, num_out_ch=3, num_feat=64, num_down=3,
+                                                              block_type="plain")),
+    "patch_discriminator_002": ("patch_discriminator", dict(input_nc=5, ndf=64, n_layers=3, norm="batch")),
+    "pix2pix_discriminator": ("patch_discriminator", dict(input_nc=6, ndf=64, n_layers=3, norm="batch")),
 }
 
 
@@ -61,4 +70,5 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     raise KeyError(f"unknown model {name!r}; architectures: {sorted(MODELS)}, configurations: {sorted(CONFIGS)}")
 
 
-__all__ = ["EDSR", "RRDBNet", "MSRResNet", "SRResNet", "VGGStyleDiscriminator", "SwinIR", "MODELS", "CONFIGS", "build"]
+__all__ = ["EDSR", "RRDBNet", "MSRResNet", "SRResNet", "VGGStyleDiscriminator", "SwinIR", "InpaintingGenerator",
+           "PatchDiscriminator", "MODELS", "CONFIGS", "build"]
