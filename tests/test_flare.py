@@ -236,3 +236,18 @@ def test_skipping_padded_patches_helps_a_border_sensitive_model():
     plain, _ = infer.padded_patch_predict(_BorderSensitive(), img, patch_size=32, stride=8, skip_padding=False)
     skip, _ = infer.padded_patch_predict(_BorderSensitive(), img, patch_size=32, stride=8, skip_padding=True)
     assert np.abs(skip - img).mean() < np.abs(plain - img).mean()
+
+
+# ------------------------------------------------------------------ the lab's profile
+
+
+def test_profile_04_full_is_the_writeup_recipe_and_smoke_scales_it():
+    from labkit import models, profiles
+
+    full, smoke = profiles.get("04", "full"), profiles.get("04", "smoke")
+    assert (full["patch_size"], full["stride"], full["hsv_threshold"]) == (256, 128, 1000)
+    assert tuple(full["larger_sizes"]) == (512, 768, 1024) and (full["folds"], full["valid_fold"]) == (10, 0)
+    assert full["hinet"] == models.hinet.CONFIGS["hinet_gopro"]        # the write-up fine-tuned HINet-GoPro
+    # the smoke threshold keeps the same fraction of bright pixels per window (1000 / 256^2)
+    assert abs(smoke["hsv_threshold"] - 1000 * (smoke["patch_size"] / 256) ** 2) < 1
+    assert smoke["stride"] * 2 == smoke["patch_size"]
