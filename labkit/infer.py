@@ -18,7 +18,8 @@ from torch import nn
 
 from labkit.env import autocast, pick_device
 
-__all__ = ["count_parameters", "dihedral_predictions", "predict", "self_ensemble", "tiled", "tile_starts"]
+__all__ = ["count_parameters", "dihedral_predictions", "padded_patch_predict", "predict", "self_ensemble", "tiled",
+           "tile_starts"]
 
 
 def _last(out: torch.Tensor | list | tuple) -> torch.Tensor:
@@ -278,3 +279,81 @@ def predict(
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (``requires_grad``), each shared tensor counted once."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def padded_patch_predict(
+    model: nn.Module,
+    img: np.ndarray,
+    *,
+    patch_size: int = 256,
+    stride: int = 128,
+    skip_padding: bool = True,
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    amp: bool = False,
+) -> tuple[np.ndarray, dict]:
+    """001's patch inference: zero-padded sliding windows, averaged, with or without padded-patch skipping.
+
+    The image is cut like 001's ``test.py`` (:func:`labkit.data.patches.padded_patches`: windows
+    every ``stride`` pixels, the part beyond the image zero-filled), every window is restored by
+    the model and the outputs are averaged where they overlap
+    (:func:`labkit.data.patches.stitch` with ``blend='mean'``), then cropped to the image.
+    ``skip_padding=True`` keeps only the windows that :func:`labkit.data.patches.skip_padded`
+    keeps: zero-padded windows only up to the first stride past the edge. The others are mostly
+    black, which the model never saw in training; their outputs drag the average down near the
+    right/bottom edges and cost time (001: 1614 s -> 1117 s and a better score). Every pixel
+    stays covered either way.
+
+    Args:
+        model: image-to-image network (a list output such as HINet's counts its last tensor).
+        img: HWC float [0, 1] (or uint8) image.
+        patch_size, stride: window size and step in pixels (``1 <= stride <= patch_size``).
+        skip_padding: drop the windows 001 drops (True) or run all of them (False, "plain").
+        batch_size: windows per forward pass.
+        device: see :func:`predict`; amp: autocast on CUDA.
+
+    Returns:
+        ``(restored, info)``: float32 HWC [0, 1] image of img's height and width, and
+        ``{'patches': number run, 'patches_total': number of padded windows, 'seconds': wall
+        time of the model and stitching}``.
+
+    Raises:
+        ValueError: an image that is not HWC, bad sizes (see ``padded_patches``).
+    """
+    import time
+
+    from labkit.data.patches import padded_patches, skip_padded, stitch
+
+    arr = np.asarray(img)
+    if arr.ndim != 3:
+        raise ValueError(f"padded_patch_predict expects an HWC image, got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / 255.0
+    arr = arr.astype(np.float32, copy=False)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    t0 = time.perf_counter()
+    patches, positions, pad_fraction = padded_patches(arr, patch_size, stride)
+    total = len(positions)
+    if skip_padding:
+        keep = skip_padded(positions, pad_fraction, arr.shape, patch_size, stride)
+        patches, positions = patches[keep], [positions[i] for i in keep]
+    if device is not None:
+        model.to(pick_device(device))
+    dev = _model_device(model, torch.device("cpu"))
+    was_training = model.training
+    model.eval()
+    outs = []
+    try:
+        with torch.no_grad(), autocast(dev, enabled=amp):
+            for i in range(0, len(patches), batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(patches[i:i + batch_size].transpose(0, 3, 1, 2))).to(dev)
+                y = _last(model(x)).float().clamp_(0.0, 1.0)
+                outs.append(y.permute(0, 2, 3, 1).cpu().numpy())
+    finally:
+        model.train(was_training)
+    out_patches = np.concatenate(outs)
+    canvas = (max(y for y, _ in positions) + patch_size, max(x for _, x in positions) + patch_size, out_patches.shape[-1])
+    restored = stitch(out_patches, positions, canvas, blend="mean")[: arr.shape[0], : arr.shape[1]]
+    info = {"patches": len(positions), "patches_total": total, "seconds": time.perf_counter() - t0}
+    return np.ascontiguousarray(restored, dtype=np.float32), info

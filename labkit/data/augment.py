@@ -49,6 +49,7 @@ import numpy as np
 __all__ = [
     "PairedAugment",
     "AdaptiveAugment",
+    "EpochCountingAdaptiveAugment",
     "sr_000_transforms",
     "flare_001_transforms",
     "nafnet_004_transforms",
@@ -368,3 +369,43 @@ def nafnet_004_transforms(p: float = 0.5) -> list[Any]:
         A new list of albumentations transforms.
     """
     return [A.HorizontalFlip(p=p), A.VerticalFlip(p=p)]
+
+
+class EpochCountingAdaptiveAugment(AdaptiveAugment):
+    """:class:`AdaptiveAugment` that advances its epoch itself, every ``epoch_length`` calls.
+
+    ``labkit.train.fit`` (and most loops) never call ``set_epoch``; with ``epoch_length =
+    len(dataset)`` this wrapper counts the pairs it has augmented and knows the epoch anyway
+    (epoch = calls // epoch_length, 0-based), so 001's "augmentation from epoch N on" works with
+    an unmodified loop. Counting happens in the process that calls it: use it with
+    ``num_workers=0``, or call ``set_epoch`` (which also resets the count to that epoch's start)
+    with workers.
+
+    Args:
+        augment: the paired augmentation (``(lq, gt) -> (lq, gt)``).
+        start_epoch: first (0-based) epoch that is augmented.
+        epoch_length: items per epoch (>= 1), normally ``len(train_dataset)``.
+
+    Raises:
+        ValueError: ``epoch_length < 1`` or negative ``start_epoch``.
+    """
+
+    def __init__(self, augment: Callable[[np.ndarray, np.ndarray], Pair], start_epoch: int, epoch_length: int):
+        super().__init__(augment, start_epoch)
+        if int(epoch_length) < 1:
+            raise ValueError(f"epoch_length must be >= 1, got {epoch_length}")
+        self.epoch_length = int(epoch_length)
+        self.calls = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.calls = self.epoch * self.epoch_length
+
+    def __call__(self, lq: np.ndarray, gt: np.ndarray) -> Pair:
+        self.epoch = self.calls // self.epoch_length
+        self.calls += 1
+        return super().__call__(lq, gt)
+
+    def __repr__(self) -> str:
+        return (f"EpochCountingAdaptiveAugment({self.augment!r}, start_epoch={self.start_epoch}, "
+                f"epoch_length={self.epoch_length}, epoch={self.epoch})")

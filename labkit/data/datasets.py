@@ -38,6 +38,9 @@ __all__ = [
     "div2k_paths",
     "sr_pairs",
     "dacon_sr_paths",
+    "flare_pairs",
+    "kfold_split",
+    "FlarePairDataset",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -898,3 +901,120 @@ class DaconInpaintingDataset(Dataset):
 
 
 __all__ += ["InpaintingPhotoDataset", "DaconInpaintingDataset", "split_indices"]
+# 001: the flare contest's layout (DACON / LG camera image quality) and Flare7K-style pairs
+# --------------------------------------------------------------------------------------------------
+
+
+def flare_pairs(root: PathLike, csv_name: str = "train.csv") -> list[tuple[str, Path, Path]]:
+    """The (input, target) image pairs of a flare-removal dataset folder.
+
+    Two layouts are recognised:
+
+    - the contest of write-up 001 (DACON "camera image quality improvement", 2021; 3264 x 2448
+      photos): ``root/train.csv`` with columns ``img_id, input_img, label_img`` naming files in
+      ``root/train_input_img/`` and ``root/train_label_img/``;
+    - Flare7K-style pairs (e.g. Flare7K's ``test_data/real``): ``root/input/`` and ``root/gt/``
+      with the same file stems.
+
+    Args:
+        root: the dataset folder.
+        csv_name: the contest's CSV file name inside ``root``.
+
+    Returns:
+        ``[(name, input_path, target_path), ...]`` in CSV order (or by name), ready for
+        :func:`labkit.data.patches.make_patch_pairs`.
+
+    Raises:
+        FileNotFoundError: ``root`` missing, neither layout found (says what was looked for), or a
+            file named in the CSV missing (named, with its row).
+        ValueError: a CSV without the needed columns, or an empty dataset.
+    """
+    import csv
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"flare dataset folder not found: {root}")
+    csv_path = root / csv_name
+    if csv_path.is_file():
+        in_dir, gt_dir = root / "train_input_img", root / "train_label_img"
+        pairs = []
+        with csv_path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            need = {"input_img", "label_img"}
+            if not need <= set(reader.fieldnames or ()):
+                raise ValueError(f"{csv_path}: needs columns {sorted(need)}, has {reader.fieldnames}")
+            for row_no, row in enumerate(reader, start=2):
+                lq, gt = in_dir / row["input_img"], gt_dir / row["label_img"]
+                for p in (lq, gt):
+                    if not p.is_file():
+                        raise FileNotFoundError(f"{csv_path} line {row_no}: file not found: {p}")
+                name = row.get("img_id") or Path(row["input_img"]).stem
+                pairs.append((str(name), lq, gt))
+    elif (root / "input").is_dir() and (root / "gt").is_dir():
+        gt_files = _stems(list_images(root / "gt"), root / "gt")
+        lq_files = _stems(list_images(root / "input"), root / "input")
+        missing = sorted(set(lq_files) ^ set(gt_files))
+        if missing:
+            raise ValueError(f"{root}: input/ and gt/ do not pair by name: {_listing(missing)}")
+        pairs = [(stem, lq_files[stem], gt_files[stem]) for stem in sorted(gt_files)]
+    else:
+        raise FileNotFoundError(
+            f"{root}: no flare dataset layout found; expected {csv_name} with train_input_img/ and "
+            "train_label_img/ (the 001 contest) or input/ and gt/ (Flare7K style), see data/README.md")
+    if not pairs:
+        raise ValueError(f"{root}: the dataset is empty")
+    return pairs
+
+
+def kfold_split(n: int, folds: int = 10, valid_fold: int = 0, *, seed: int = 42) -> tuple[list[int], list[int]]:
+    """001's k-fold split of ``n`` images: ``(train_indices, valid_indices)`` for one fold.
+
+    The indices are shuffled with ``seed`` (numpy ``default_rng``) and dealt into ``folds``
+    nearly equal folds (sizes differ by at most one, like scikit-learn's ``KFold(shuffle=True)``);
+    fold ``valid_fold`` is the validation set. Split *images* before cutting patches, so that no
+    photo has patches on both sides. 001 used 10 folds, fold 0 for validation.
+
+    Raises:
+        ValueError: ``folds < 2``, ``folds > n``, or ``valid_fold`` outside ``[0, folds)``.
+    """
+    n, folds, valid_fold = int(n), int(folds), int(valid_fold)
+    if folds < 2 or folds > n:
+        raise ValueError(f"folds must be in [2, n={n}], got {folds}")
+    if not 0 <= valid_fold < folds:
+        raise ValueError(f"valid_fold must be in [0, {folds}), got {valid_fold}")
+    order = np.random.default_rng(seed).permutation(n)
+    parts = np.array_split(order, folds)
+    valid = sorted(int(i) for i in parts[valid_fold])
+    train = sorted(int(i) for k, part in enumerate(parts) if k != valid_fold for i in part)
+    return train, valid
+
+
+class FlarePairDataset(Dataset):
+    """Whole-image flare pairs, from :func:`flare_pairs` (paths) or arrays, as ``{'lq', 'gt', 'name'}``.
+
+    Args:
+        pairs: ``[(name, input, target), ...]`` with paths or HWC arrays (float [0, 1] / uint8).
+        augment: optional paired ``(lq, gt) -> (lq, gt)``.
+
+    Raises:
+        ValueError: empty ``pairs``; when an item is read, input and target of different shapes
+            (both named).
+    """
+
+    def __init__(self, pairs: Sequence[tuple[str, object, object]], augment: Optional[Augment] = None) -> None:
+        if len(pairs) == 0:
+            raise ValueError("FlarePairDataset: no pairs given")
+        self.pairs = list(pairs)
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        name, lq, gt = self.pairs[index]
+        lq_img = read_image(lq) if not isinstance(lq, np.ndarray) else _as_float_image(lq, f"{name} input")
+        gt_img = read_image(gt) if not isinstance(gt, np.ndarray) else _as_float_image(gt, f"{name} target")
+        if lq_img.shape != gt_img.shape:
+            raise ValueError(f"pair {name!r}: input {lq} {lq_img.shape} and target {gt} {gt_img.shape} differ")
+        lq_img, gt_img = _apply_augment(self.augment, lq_img, gt_img, 1, str(name))
+        return _to_item(lq_img, gt_img, str(name))

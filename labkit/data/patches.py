@@ -49,6 +49,7 @@ __all__ = [
     "x12_patches",
     "random_crop",
     "export_grid_patches",
+    "make_patch_pairs",
 ]
 
 IntPair = int | tuple[int, int]
@@ -749,3 +750,142 @@ def export_grid_patches(
             write_image(lq_dir / f"{name}_{r}{c}.png", a)
             write_image(gt_dir / f"{name}_{r}{c}.png", b)
     return lq_dir, gt_dir
+# --------------------------------------------------------------------------------------------
+# 001: the whole make_patch step (pairs -> selected patches), in parallel processes
+# --------------------------------------------------------------------------------------------
+
+
+def _load_pair_item(item: Sequence, index: int) -> tuple[str, np.ndarray, np.ndarray]:
+    if not (isinstance(item, (tuple, list)) and len(item) == 3):
+        raise TypeError(f"pairs[{index}]: expected (name, input, target), got {type(item).__name__}")
+    name, lq, gt = item
+    if not isinstance(lq, np.ndarray) or not isinstance(gt, np.ndarray):
+        from labkit.io import read_image  # local import: workers read their own files
+
+        lq = lq if isinstance(lq, np.ndarray) else read_image(lq)
+        gt = gt if isinstance(gt, np.ndarray) else read_image(gt)
+    if lq.shape != gt.shape:
+        raise ValueError(f"pair {name!r}: input {lq.shape} and target {gt.shape} differ in shape")
+    return str(name), lq, gt
+
+
+def _patch_pair(job: tuple) -> dict:
+    """Worker of :func:`make_patch_pairs` (module level so that it pickles)."""
+    index, item, img_size, stride, v_threshold, v_min, larger, max_larger, seed, save_dir = job
+    name, lq, gt = _load_pair_item(item, index)
+    lq_p, positions, _ = padded_patches(lq, img_size, stride)
+    gt_p, _, _ = padded_patches(gt, img_size, stride)
+    if v_threshold is None:
+        keep = np.ones(len(lq_p), dtype=bool)
+        scores = np.zeros(len(lq_p), dtype=np.int64)
+    else:
+        keep, scores = hsv_value_select(lq_p, threshold=v_threshold, v_min=v_min)
+    boxes = [(y, x, img_size) for (y, x), k in zip(positions, keep) if k]
+    lq_out, gt_out = list(lq_p[keep]), list(gt_p[keep])
+    big = [s for s in larger if s <= min(lq.shape[:2])]
+    if big:
+        _, big_boxes = multi_scale_patches(lq, big, img_size, 0.5, rng=np.random.default_rng([seed, index]),
+                                           max_per_size=max_larger, return_boxes=True)
+        lq_out += list(patches_from_boxes(lq, big_boxes, img_size))
+        gt_out += list(patches_from_boxes(gt, big_boxes, img_size))
+        boxes += big_boxes
+    result = {"name": name, "boxes": boxes, "scores": scores, "n_base": len(positions)}
+    if save_dir is None:
+        result["lq"], result["gt"] = lq_out, gt_out
+    else:
+        from pathlib import Path
+
+        from labkit.io import write_image
+
+        files = []
+        for (y, x, s), a, b in zip(boxes, lq_out, gt_out):
+            stem = f"{name}_{s}_{y}_{x}"
+            write_image(Path(save_dir) / "input" / f"{stem}.png", a)
+            write_image(Path(save_dir) / "label" / f"{stem}.png", b)
+            files.append(stem)
+        result["files"] = files
+    return result
+
+
+def make_patch_pairs(
+    pairs: Sequence[tuple[str, object, object]],
+    *,
+    img_size: int = 256,
+    stride: int = 128,
+    v_threshold: int | None = 1000,
+    v_min: float = V_MIN_001,
+    larger_sizes: Sequence[int] = (),
+    max_larger_per_image: int | None = None,
+    process_num: int = 1,
+    seed: int = 0,
+    save_dir: str | None = None,
+) -> dict:
+    """001's ``make_patch.py``: training patches of (input, target) pairs, in ``process_num`` processes.
+
+    For every pair: zero-padded ``img_size`` windows every ``stride`` pixels
+    (:func:`padded_patches`, as the official code), kept when the *input* patch has at least
+    ``v_threshold`` pixels with HSV Value above ``v_min`` (:func:`hsv_value_select`; None keeps
+    all); then, for each size in ``larger_sizes`` (001: 512 / 768 / 1024), windows of that size
+    with stride ``size / 2`` resized down to ``img_size`` (:func:`multi_scale_patches`, not
+    filtered, as the official code), at most ``max_larger_per_image`` per size. Input and target
+    are cut at the same places.
+
+    Args:
+        pairs: ``[(name, input, target), ...]``: HWC arrays (float [0, 1] or uint8) or image
+            paths (read in the worker with :func:`labkit.io.read_image`, so only names travel
+            between processes).
+        img_size, stride: base patch size and stride in pixels (001: 256 / 128).
+        v_threshold, v_min: the selection (see :func:`hsv_value_select`).
+        larger_sizes: sizes (>= img_size) resized down to ``img_size``.
+        max_larger_per_image: cap per size and image (drawn with ``seed``), or None.
+        process_num: worker processes (``concurrent.futures.ProcessPoolExecutor``); 1 runs in
+            this process. Results are in ``pairs`` order whatever the number.
+        seed: seeds the subsampling of larger patches (per image: ``[seed, index]``).
+        save_dir: None returns the patches in memory; a folder writes them as PNG files to
+            ``save_dir/input/`` and ``save_dir/label/`` (names ``{name}_{size}_{y}_{x}.png``,
+            pairable by :class:`labkit.data.datasets.PairedFolderDataset`) and returns stems.
+
+    Returns:
+        dict with ``lq`` and ``gt`` (arrays ``(N, img_size, img_size, C)``; absent with
+        ``save_dir``) or ``files`` (stems), ``boxes`` (``(name, y, x, size)`` of every patch,
+        in order), ``scores`` (the HSV bright-pixel count of every base window, all images
+        concatenated, for histograms), ``n_base`` (base windows before selection) and
+        ``n_selected`` (base windows kept).
+
+    Raises:
+        ValueError: ``process_num < 1``, bad sizes, input/target of different shapes (named).
+        TypeError: a malformed pair.
+    """
+    if int(process_num) < 1:
+        raise ValueError(f"process_num must be >= 1, got {process_num}")
+    if any(int(s) < img_size for s in larger_sizes):
+        raise ValueError(f"larger_sizes {tuple(larger_sizes)} must all be >= img_size {img_size}")
+    if stride < 1 or stride > img_size:
+        raise ValueError(f"need 1 <= stride <= img_size, got stride={stride}, img_size={img_size}")
+    jobs = [(i, item, int(img_size), int(stride), v_threshold, float(v_min), tuple(int(s) for s in larger_sizes),
+             max_larger_per_image, int(seed), None if save_dir is None else str(save_dir))
+            for i, item in enumerate(pairs)]
+    if not jobs:
+        raise ValueError("make_patch_pairs: no pairs given")
+    if int(process_num) == 1:
+        results = [_patch_pair(job) for job in jobs]
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=int(process_num)) as pool:
+            results = list(pool.map(_patch_pair, jobs))
+    out: dict = {
+        "boxes": [(r["name"], y, x, s) for r in results for (y, x, s) in r["boxes"]],
+        "scores": np.concatenate([r["scores"] for r in results]),
+        "n_base": int(sum(r["n_base"] for r in results)),
+        "n_selected": int(sum(sum(1 for b in r["boxes"] if b[2] == img_size) for r in results)),
+    }
+    if save_dir is None:
+        lq = [p for r in results for p in r["lq"]]
+        if not lq:
+            raise ValueError("make_patch_pairs: no patch passed the selection; lower v_threshold")
+        out["lq"] = np.stack(lq)
+        out["gt"] = np.stack([p for r in results for p in r["gt"]])
+    else:
+        out["files"] = [f for r in results for f in r["files"]]
+    return out

@@ -14,6 +14,8 @@ from torch import nn
 from labkit.models.discriminator import VGGStyleDiscriminator
 from labkit.models.edsr import EDSR
 from labkit.models.rrdbnet import RRDBNet
+from labkit.models.hinet import CONFIGS as HINET_CONFIGS
+from labkit.models.hinet import HINet
 from labkit.models.srresnet import MSRResNet
 from labkit.models.swinir import CONFIGS as SWINIR_CONFIGS
 from labkit.models.swinir import SwinIR
@@ -31,6 +33,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "rrdbnet": RRDBNet,
     "inpainting_generator": InpaintingGenerator,
     "patch_discriminator": PatchDiscriminator,
+    "hinet": HINet,
 }
 
 #: Named configurations: name -> (model name, keyword arguments).
@@ -53,6 +56,7 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
                                                               block_type="plain")),
     "patch_discriminator_002": ("patch_discriminator", dict(input_nc=5, ndf=64, n_layers=3, norm="batch")),
     "pix2pix_discriminator": ("patch_discriminator", dict(input_nc=6, ndf=64, n_layers=3, norm="batch")),
+    **{name: ("hinet", kwargs) for name, kwargs in HINET_CONFIGS.items()},
 }
 
 
@@ -70,5 +74,5 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     raise KeyError(f"unknown model {name!r}; architectures: {sorted(MODELS)}, configurations: {sorted(CONFIGS)}")
 
 
-__all__ = ["EDSR", "RRDBNet", "MSRResNet", "SRResNet", "VGGStyleDiscriminator", "SwinIR", "InpaintingGenerator",
+__all__ = ["EDSR", "RRDBNet", "MSRResNet", "SRResNet", "VGGStyleDiscriminator", "SwinIR", "HINet", "InpaintingGenerator",
            "PatchDiscriminator", "MODELS", "CONFIGS", "build"]
