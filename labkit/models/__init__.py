@@ -13,6 +13,8 @@ from torch import nn
 
 from labkit.models.discriminator import VGGStyleDiscriminator
 from labkit.models.edsr import EDSR
+from labkit.models.nafnet import CONFIGS as NAFNET_CONFIGS
+from labkit.models.nafnet import NAFNet, NAFNetLocal
 from labkit.models.srresnet import MSRResNet
 from labkit.models.swinir import CONFIGS as SWINIR_CONFIGS
 from labkit.models.swinir import SwinIR
@@ -26,6 +28,8 @@ MODELS: dict[str, type[nn.Module]] = {
     "srresnet": MSRResNet,
     "vgg_discriminator": VGGStyleDiscriminator,
     "swinir": SwinIR,
+    "nafnet": NAFNet,
+    "nafnet_local": NAFNetLocal,
 }
 
 #: Named configurations: name -> (model name, keyword arguments).
@@ -38,6 +42,7 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "msrresnet_x4": ("msrresnet", dict(num_feat=64, num_block=16, upscale=4)),
     "vgg_discriminator_128": ("vgg_discriminator", dict(num_in_ch=3, num_feat=64, input_size=128)),
     **{name: ("swinir", kwargs) for name, kwargs in SWINIR_CONFIGS.items()},
+    **{name: ("nafnet", kwargs) for name, kwargs in NAFNET_CONFIGS.items()},
 }
 
 
@@ -55,4 +60,4 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     raise KeyError(f"unknown model {name!r}; architectures: {sorted(MODELS)}, configurations: {sorted(CONFIGS)}")
 
 
-__all__ = ["EDSR", "MSRResNet", "SRResNet", "VGGStyleDiscriminator", "SwinIR", "MODELS", "CONFIGS", "build"]
+__all__ = ["EDSR", "MSRResNet", "SRResNet", "VGGStyleDiscriminator", "SwinIR", "NAFNet", "NAFNetLocal", "MODELS", "CONFIGS", "build"]
