@@ -884,3 +884,65 @@ def gopro_splits(root: PathLike, *, gt_size: Optional[int] = 256, augment: Optio
     val_idx, test_idx = half_split(len(test))
     return {"train": PairedFolderDataset(tb, ts, scale=1, gt_size=gt_size, augment=augment, repeat=repeat),
             "val": Subset(test, val_idx), "test": Subset(test, test_idx)}
+
+
+__all__ += ["DegradedCropDataset"]
+
+
+class DegradedCropDataset(Dataset):
+    """Random crops of clean images degraded on the fly (synthetic noise / blur pairs).
+
+    Each item draws an image, a random crop of ``gt_size + 2 * margin`` pixels, applies
+    ``degrade(crop, rng)`` to it (e.g. :func:`labkit.data.degrade.motion_blur` with a fresh
+    :func:`~labkit.data.degrade.trajectory_kernel`), then cuts ``margin`` pixels from every edge of
+    both, so that a blur sees real image context instead of a padded border. The randomness comes
+    from torch's RNG (``torch.manual_seed`` makes it reproducible).
+
+    Args:
+        images: ``[(name, HWC array uint8 or float [0,1]), ...]`` or plain arrays.
+        degrade: ``(clean float32 HWC, numpy Generator) -> degraded float32 HWC`` of the same shape.
+        gt_size: output patch side. margin: context pixels cut after degrading (>= kernel radius).
+        augment: optional paired ``(lq, gt) -> (lq, gt)`` after the crop.
+        length: items per epoch.
+
+    Raises:
+        ValueError: no images, bad sizes, or an image smaller than ``gt_size + 2 * margin`` (named).
+    """
+
+    def __init__(self, images: Sequence, degrade: Callable[[np.ndarray, np.random.Generator], np.ndarray],
+                 gt_size: int, *, margin: int = 0, augment: Optional[Augment] = None, length: int = 100) -> None:
+        if len(images) == 0:
+            raise ValueError("DegradedCropDataset: no images given")
+        items = [it if isinstance(it, (tuple, list)) else (f"{i:06d}", it) for i, it in enumerate(images)]
+        self.names = [str(n) for n, _ in items]
+        self.images = [_as_float_image(np.asarray(im), f"image {n!r}") for n, im in items]
+        self.gt_size = _check_gt_size(gt_size, 1)
+        if self.gt_size is None:
+            raise ValueError("DegradedCropDataset: gt_size is required")
+        if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
+            raise ValueError(f"margin must be a non-negative int, got {margin!r}")
+        self.margin, self.degrade, self.augment = margin, degrade, augment
+        self.length = _check_repeat(length)
+        need = self.gt_size + 2 * margin
+        for n, im in zip(self.names, self.images):
+            if im.shape[0] < need or im.shape[1] < need:
+                raise ValueError(f"image {n!r} is {im.shape[0]}x{im.shape[1]}, smaller than gt_size + 2*margin = {need}")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
+        rng = _torch_rng()
+        i = int(rng.integers(len(self.images)))
+        img, size, m = self.images[i], self.gt_size + 2 * self.margin, self.margin
+        top, left = _lr_crop_origin(img.shape[0], img.shape[1], size, rng)
+        gt = img[top:top + size, left:left + size]
+        lq = np.asarray(self.degrade(gt.copy(), rng), dtype=np.float32)
+        if lq.shape != gt.shape:
+            raise ValueError(f"degrade changed the shape {gt.shape} -> {lq.shape} (image {self.names[i]!r})")
+        if m:
+            lq, gt = lq[m:-m, m:-m], gt[m:-m, m:-m]
+        lq, gt = _apply_augment(self.augment, lq, np.ascontiguousarray(gt), 1, self.names[i])
+        return _to_item(lq, gt, self.names[i])
