@@ -429,25 +429,28 @@ def poisson_gaussian_noise(
 def trajectory_kernel(
     size: int = 21, *, length: float | None = None, anxiety: float = 0.005, samples: int = 2000, seed: Any = None
 ) -> np.ndarray:
-    """A motion-blur kernel from a random camera trajectory (Boracchi & Foi, IEEE TIP 2012).
+    """A motion-blur kernel from a random camera trajectory (after Boracchi & Foi, IEEE TIP 2012).
 
-    A 2-D trajectory is simulated as a random walk with inertia: the velocity keeps its direction,
-    gets small Gaussian perturbations and, with probability ``anxiety``, abrupt shakes, while a
-    centripetal term keeps it near the start. The trajectory is rescaled to ``length`` pixels of path,
-    centred, and rasterised onto a ``size x size`` grid with bilinear weights (the fraction of the
-    exposure the sensor spends at each offset), then normalised to sum to 1.
+    The camera moves at constant speed during the exposure while its heading drifts smoothly
+    (a Gaussian random walk of the angle whose total standard deviation, the curviness, is drawn in
+    [0, 3] rad) and, with probability ``anxiety`` per sample, turns abruptly by 90 to 180 degrees
+    (a shake). The path is scaled to ``length`` pixels, centred, and rasterised onto a
+    ``size x size`` grid with bilinear weights (the fraction of the exposure spent at each offset),
+    then normalised to sum to 1.
 
     Args:
         size: odd kernel side in pixels (>= 3).
-        length: total path length in pixels (default: a random value in [size/4, size*0.75]).
-        anxiety: probability per sample of an abrupt shake (camera shake intensity).
+        length: path length in pixels (default: a random value in [size/3, 0.9 (size - 1)]); the
+            kernel's extent is at most this, less when the path curls.
+        anxiety: probability per sample of an abrupt shake (camera-shake intensity).
         samples: trajectory samples (the exposure's time resolution).
-        seed: int, numpy Generator or None.
+        seed: int, numpy Generator or None (fresh entropy). The same seed gives the same kernel.
 
     Returns: float32 (size, size) kernel, non-negative, sum 1.
 
     Raises:
-        ValueError: an even or too small ``size``, ``length`` not in (0, size - 1], bad ``samples``.
+        ValueError: an even or too small ``size``, ``length`` not in (0, size - 1], bad ``samples``
+            or ``anxiety``.
     """
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 3 or size % 2 == 0:
         raise ValueError(f"size must be an odd int >= 3, got {size!r}")
@@ -457,26 +460,18 @@ def trajectory_kernel(
         raise ValueError(f"anxiety must be in [0, 1], got {anxiety!r}")
     rng = _rng(seed)
     if length is None:
-        length = float(rng.uniform(size / 4, size * 0.75))
+        length = float(rng.uniform(size / 3, 0.9 * (size - 1)))
     if not 0 < length <= size - 1:
         raise ValueError(f"length must be in (0, size - 1] = (0, {size - 1}], got {length!r}")
-    centripetal = 0.7 * rng.uniform(0, 1)
-    gaussian = 10 * rng.uniform(0, 1)
-    v = complex(*rng.normal(size=2))
-    v = v / abs(v) if abs(v) > 0 else 1 + 0j
-    x = np.zeros(samples, dtype=complex)
-    for t in range(1, samples):
-        shake = 0j
-        if rng.uniform() < anxiety:
-            shake = complex(*rng.normal(size=2)) * 2 * abs(v)
-        dv = -centripetal * x[t - 1] + gaussian * complex(*rng.normal(size=2)) + shake
-        v = v + dv / samples
-        if abs(v) > 0:
-            v = v / abs(v)
-        x[t] = x[t - 1] + v / samples
-    path = np.abs(np.diff(x)).sum()
-    x = x * (length / path) if path > 0 else x
-    pts = np.stack([x.imag, x.real], axis=1)
+    curviness = rng.uniform(0.0, 3.0)
+    turns = rng.normal(0.0, curviness / np.sqrt(samples), size=samples - 1)
+    shakes = rng.uniform(size=samples - 1) < anxiety
+    turns[shakes] += rng.choice([-1.0, 1.0], size=int(shakes.sum())) * rng.uniform(np.pi / 2, np.pi, size=int(shakes.sum()))
+    heading = rng.uniform(0, 2 * np.pi) + np.concatenate([[0.0], np.cumsum(turns)])
+    step = length / (samples - 1)
+    pts = np.zeros((samples, 2))
+    pts[1:, 0] = np.cumsum(step * np.sin(heading[:-1]))
+    pts[1:, 1] = np.cumsum(step * np.cos(heading[:-1]))
     pts = pts - (pts.max(0) + pts.min(0)) / 2 + (size - 1) / 2  # centre the path in the kernel
     kernel = np.zeros((size, size), dtype=np.float64)
     y0, x0 = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
