@@ -16,8 +16,7 @@ def test_profile_05_variants_and_architectures(profile):
         assert spec["data"] in ("arrays", "x12", "crop_2x2"), name
     assert cfg["variant_specs"]["x12_dropout"]["drop_out_rate"] == 0.5  # 004's dropout
     assert cfg["variant_specs"]["baseline"]["drop_out_rate"] == 0.0
-    n_tr, n_va, n_te = cfg["sidd_counts"]
-    assert n_tr % cfg["crops_per_photo"] == 0 or profile == "full"
+    assert len(cfg["sidd_counts"]) == 3 and cfg["crop_size"] == 2 * cfg["sidd_size"]  # crop_2x2: 2x2 tiles of the array size
 
 
 def test_full_profile_uses_the_official_layouts():
