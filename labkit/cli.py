@@ -5,12 +5,21 @@ headlessly with papermill, one after the other, each into ``DIR/<notebook>.ipynb
 folder ``DIR/<notebook>/`` (metrics.json, figures, checkpoints), then writes ``DIR/report.md``.
 A failing notebook is reported (its name, the failing cell and the error) and the others still
 run; the command then exits with status 1.
+
+``labkit run 05 --sweep variant=baseline,x12,x12_dropout`` runs one notebook once per value (a
+papermill run each, with ``-p variant=<value>`` on top of the other ``-p`` parameters), each into its
+own ``DIR/<notebook>@variant=<value>.ipynb`` and run folder ``DIR/<notebook>@variant=<value>/``.
+Several ``--sweep`` options run every combination. Each run's ``metrics.json`` gets a ``sweep`` entry
+(the swept values) and ``run_seconds``; ``report.md`` then has a comparison table and plot per swept
+notebook (:func:`labkit.report.sweep_tables`).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import itertools
+import json
 import os
 import sys
 import time
@@ -99,12 +108,67 @@ def _failure_message(exc: BaseException) -> str:
     return f"{where}: {ename}: {evalue}".strip()
 
 
-def run_notebook(nb: Path, out_root: Path, profile: str, params: dict[str, Any], *, progress: bool) -> NotebookResult:
-    """Execute one notebook with papermill into ``out_root``; never raises for notebook errors."""
+def parse_sweep(texts: Sequence[str]) -> list[dict[str, Any]]:
+    """Parse ``--sweep KEY=V1,V2,...`` options into the list of parameter combinations.
+
+    Each value is parsed like ``-p`` (:func:`parse_parameter`); several options give their product,
+    in order. ``[]`` -> ``[]`` (no sweep).
+
+    Raises:
+        ValueError: no ``=``, a bad key, an empty value list, or a key swept twice.
+    """
+    axes: list[tuple[str, list[Any]]] = []
+    for text in texts:
+        key, sep, raw = text.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--sweep expects KEY=V1,V2,... with a Python identifier as key, got {text!r}")
+        values = [parse_parameter(f"{key}={v}")[1] for v in raw.split(",") if v.strip()]
+        if not values:
+            raise ValueError(f"--sweep {key}: no values given in {text!r}")
+        if key in dict(axes):
+            raise ValueError(f"--sweep {key} given twice")
+        axes.append((key, values))
+    if not axes:
+        return []
+    return [dict(zip([k for k, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
+
+
+def sweep_label(values: dict[str, Any]) -> str:
+    """The folder suffix of one sweep run: ``{'variant': 'x12'} -> 'variant=x12'`` (file-name safe)."""
+    parts = []
+    for k, v in values.items():
+        text = "".join(c if c.isalnum() or c in "._-" else "-" for c in str(v))
+        parts.append(f"{k}={text}")
+    return ",".join(parts)
+
+
+def _mark_sweep(out_dir: Path, values: dict[str, Any], seconds: float) -> None:
+    """Add the swept values and the run time to a sweep run's metrics.json (if it wrote one)."""
+    path = out_dir / report.METRICS_FILE
+    if not path.exists():
+        return
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return
+    record["sweep"] = dict(values)
+    record["run_seconds"] = round(seconds, 1)
+    report.write_json_atomic(path, record)
+
+
+def run_notebook(nb: Path, out_root: Path, profile: str, params: dict[str, Any], *, progress: bool,
+                 name: str | None = None) -> NotebookResult:
+    """Execute one notebook with papermill into ``out_root``; never raises for notebook errors.
+
+    ``name`` (default the notebook's stem) names the executed copy ``<name>.ipynb`` and the run
+    folder ``<name>/``.
+    """
     import papermill as pm
 
-    out_dir = out_root / nb.stem
-    out_nb = out_root / nb.name
+    name = name or nb.stem
+    out_dir = out_root / name
+    out_nb = out_root / f"{name}.ipynb"
     parameters = {"profile": profile, "out_dir": str(out_dir.resolve()), **params}
     start = time.perf_counter()
     try:
@@ -118,14 +182,21 @@ def run_notebook(nb: Path, out_root: Path, profile: str, params: dict[str, Any],
             kernel_name="python3",
         )
     except Exception as exc:  # papermill wraps every cell error; report it, run the rest
-        return NotebookResult(nb.stem, "failed", time.perf_counter() - start, str(out_nb), _failure_message(exc))
-    return NotebookResult(nb.stem, "ok", time.perf_counter() - start, str(out_nb))
+        return NotebookResult(name, "failed", time.perf_counter() - start, str(out_nb), _failure_message(exc))
+    return NotebookResult(name, "ok", time.perf_counter() - start, str(out_nb))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     available = discover_notebooks(Path(args.notebooks_dir))
     chosen = select_notebooks(args.notebook, available)
     params = dict(parse_parameter(p) for p in args.param)
+    combos = parse_sweep(args.sweep)
+    if combos and len(chosen) != 1:
+        raise ValueError(f"--sweep runs one notebook; name exactly one (got {len(chosen)}: "
+                         f"{', '.join(p.stem for p in chosen)})")
+    # jobs: (notebook, run name, parameters, swept values or None)
+    jobs = [(nb, nb.stem, params, None) for nb in chosen] if not combos else [
+        (chosen[0], f"{chosen[0].stem}@{sweep_label(c)}", {**params, **c}, c) for c in combos]
     out_root = Path(args.out) if args.out else env.runs_dir() / args.profile
     out_root.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("LABKIT_PROFILE", args.profile)
@@ -134,11 +205,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     results: list[NotebookResult] = []
     total = time.perf_counter()
-    for i, nb in enumerate(chosen, 1):
-        print(f"[{i}/{len(chosen)}] {nb.name} (profile {args.profile}) ...", flush=True)
-        res = run_notebook(nb, out_root, args.profile, params, progress=progress)
+    for i, (nb, name, run_params, swept) in enumerate(jobs, 1):
+        print(f"[{i}/{len(jobs)}] {name} (profile {args.profile}) ...", flush=True)
+        res = run_notebook(nb, out_root, args.profile, run_params, progress=progress, name=name)
+        if swept is not None:
+            _mark_sweep(out_root / name, swept, res.seconds)
         results.append(res)
-        line = f"[{i}/{len(chosen)}] {nb.name}: {res.status} in {res.seconds:.0f} s -> {res.output}"
+        line = f"[{i}/{len(jobs)}] {name}: {res.status} in {res.seconds:.0f} s -> {res.output}"
         if res.error:
             line += f"\n      FAILED at {res.error}"
         print(line, flush=True)
@@ -146,6 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = {
         "profile": args.profile,
         "parameters": params,
+        **({"sweep": [dict(c) for c in combos]} if combos else {}),
         "notebooks": [
             {"notebook": r.notebook, "status": r.status, "seconds": round(r.seconds, 1), "error": r.error}
             for r in results
@@ -154,8 +228,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Merge with earlier runs into the same folder so `labkit run 01` then `labkit run 02` report both.
     summary_path = out_root / report.RUN_SUMMARY_FILE
     if summary_path.exists():
-        import json
-
         try:
             old = json.loads(summary_path.read_text(encoding="utf-8"))
             fresh = {r["notebook"] for r in summary["notebooks"]}
@@ -199,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", choices=env.PROFILES, default="smoke", help="smoke (CPU, minutes) or full (GPU)")
     run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                      help="override a parameters-cell value (Python literal or string); repeatable")
+    run.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                     help="run the (one) notebook once per value of a parameter, each into <out>/<notebook>@KEY=V/; "
+                          "repeatable (every combination); report.md compares the runs")
     run.add_argument("--out", help="output folder (default runs/<profile>/)")
     run.set_defaults(func=cmd_run)
 

@@ -120,6 +120,53 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                      aug_start_epoch=2, grad_clip=1.0, early_stopping=30, val_patches=256,
                      infer_batch=32, timing_repeats=1, max_test_images=20),
     },
+    # 05: write-up 004's NAFNet study. The variants are the write-up's versions (v1 baseline, the
+    # architecture change, x12 data = H/V flips + 2x2 patches, dropout 0.5, random crop then 2x2
+    # patches instead of resizing); each trains under the same step budget. Denoising data are
+    # SIDD's 256-px arrays (full, data_root) or SIDD-like arrays made from the bundled photos with
+    # Poisson-Gaussian noise (smoke); deblurring is GoPro (full, gopro_root) or trajectory motion blur.
+    # Optimizer: NAFNet's official AdamW, betas (0.9, 0.9), no weight decay; lr: 004's 1e-4 in full, 2e-3
+    # in smoke (measured: 300 steps then beat the blurred input on the held-out photos, 1e-3 did not).
+    "05": {
+        "smoke": dict(
+            sidd_size=64, crops_per_photo=6, sidd_counts=(24, 6, 6), crop_size=128,
+            noise=dict(shot_noise=0.01, read_noise=0.02), blur_kernel=15, blur_margin=7,
+            width=16,
+            archs=dict(gopro=dict(enc_blk_nums=(1, 1, 1, 2), middle_blk_num=1, dec_blk_nums=(1, 1, 1, 1)),
+                       sidd=dict(enc_blk_nums=(1, 1, 2, 2), middle_blk_num=2, dec_blk_nums=(1, 1, 1, 1))),
+            variants=("baseline", "arch", "x12", "x12_dropout", "crop_2x2"),
+            # 004's versions: architecture (``archs`` key); data 'arrays' (the arrays with on-the-fly
+            # H/V flips), 'x12' (physical H/V flips x 2x2 patches, each patch resized back to the array
+            # size as 004 did) or 'crop_2x2' (random crops of 2x the size from the full photos, split
+            # 2x2, no resizing); dropout rate.
+            variant_specs=dict(baseline=dict(arch="gopro", data="arrays", drop_out_rate=0.0),
+                               arch=dict(arch="sidd", data="arrays", drop_out_rate=0.0),
+                               x12=dict(arch="gopro", data="x12", drop_out_rate=0.0),
+                               x12_dropout=dict(arch="gopro", data="x12", drop_out_rate=0.5),
+                               crop_2x2=dict(arch="gopro", data="crop_2x2", drop_out_rate=0.5)),
+            batch_size=8, lr=2e-3, epochs=3, iters_per_epoch=20,
+            deblur=dict(width=16, arch="gopro", gt_size=64, batch_size=8, lr=2e-3, epochs=4, iters_per_epoch=75),
+        ),
+        "full": dict(
+            sidd_size=256, crops_per_photo=20, sidd_counts=(128, 16, 16), crop_size=512,
+            noise=dict(shot_noise=0.01, read_noise=0.02), blur_kernel=31, blur_margin=15,
+            width=32,
+            archs=dict(gopro=dict(enc_blk_nums=(1, 1, 1, 28), middle_blk_num=1, dec_blk_nums=(1, 1, 1, 1)),
+                       sidd=dict(enc_blk_nums=(2, 2, 4, 8), middle_blk_num=12, dec_blk_nums=(2, 2, 2, 2))),
+            variants=("baseline", "arch", "x12", "x12_dropout", "crop_2x2"),
+            # 004's versions: architecture (``archs`` key); data 'arrays' (the arrays with on-the-fly
+            # H/V flips), 'x12' (physical H/V flips x 2x2 patches, each patch resized back to the array
+            # size as 004 did) or 'crop_2x2' (random crops of 2x the size from the full photos, split
+            # 2x2, no resizing); dropout rate.
+            variant_specs=dict(baseline=dict(arch="gopro", data="arrays", drop_out_rate=0.0),
+                               arch=dict(arch="sidd", data="arrays", drop_out_rate=0.0),
+                               x12=dict(arch="gopro", data="x12", drop_out_rate=0.0),
+                               x12_dropout=dict(arch="gopro", data="x12", drop_out_rate=0.5),
+                               crop_2x2=dict(arch="gopro", data="crop_2x2", drop_out_rate=0.5)),
+            batch_size=8, lr=1e-4, epochs=60, iters_per_epoch=200,
+            deblur=dict(width=32, arch="gopro", gt_size=256, batch_size=8, lr=1e-4, epochs=100, iters_per_epoch=500),
+        ),
+    },
 }
 
 

@@ -10,6 +10,13 @@ markdown report: a headline table with a row per lab, then each lab's own tables
      "headline": {"EDSR PSNR-Y (dB)": 27.31, ...},          # a few key -> number/string pairs
      "tables": {"held-out": [{"method": "bicubic", ...}, ...]},   # name -> list of rows
      "notes": ["..."], "created": "2026-11-22T10:00:00"}
+
+Sweeps (``labkit run NB --sweep key=v1,v2``): each run folder ``<root>/<notebook>@key=v/`` holds a
+metrics.json with ``"sweep": {"key": "v"}`` and ``"run_seconds"`` (added by the CLI) and, optionally,
+``"sweep_row"``: the few numbers that compare runs (e.g. ``{"PSNR (dB)": .., "SSIM": .., "parameters":
+.., "train s": .., "train-val gap (dB)": ..}``; the headline is used when absent).
+:func:`sweep_tables` turns them into one table per notebook; :func:`write_report` adds the table and
+a bar plot per numeric column (``sweep_<notebook>.png``) to report.md.
 """
 
 from __future__ import annotations
@@ -113,6 +120,7 @@ def collect(root: str | os.PathLike) -> list[dict[str, Any]]:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from exc
         record.setdefault("notebook", path.parent.name)
+        record.setdefault("run", path.parent.name)
         records.append(record)
     return sorted(records, key=lambda r: r["notebook"])
 
@@ -142,8 +150,77 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def render_report(records: Sequence[Mapping[str, Any]], run_summary: Mapping[str, Any] | None = None) -> str:
-    """The markdown text of the report for ``records`` (from :func:`collect`)."""
+def sweep_tables(records: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """One comparison table per swept notebook: notebook -> rows, in the order the runs were made.
+
+    A row is the run's swept values, then its ``sweep_row`` (or headline), then ``run s`` (the
+    run's wall-clock seconds). Records without a ``sweep`` entry are left out.
+    """
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        if isinstance(r.get("sweep"), Mapping):
+            grouped.setdefault(str(r["notebook"]), []).append(r)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for notebook, recs in grouped.items():
+        recs = sorted(recs, key=lambda r: (str(r.get("created", "")), str(r.get("run", ""))))
+        rows = []
+        for r in recs:
+            row: dict[str, Any] = dict(r["sweep"])
+            row.update(r.get("sweep_row") or r.get("headline") or {})
+            if "run_seconds" in r:
+                row["run s"] = r["run_seconds"]
+            rows.append(row)
+        out[notebook] = rows
+    return out
+
+
+def plot_sweep(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, title: str = "") -> Path | None:
+    """Bar charts of a sweep table (one panel per numeric column, one bar per run); saved to ``path``.
+
+    The runs are labelled by their swept values (the columns before the first numeric one).
+    Returns the path, or None when the table has no numeric column.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    def numeric(c: str) -> bool:
+        vals = [row.get(c) for row in rows]
+        return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals if v is not None) and any(
+            v is not None for v in vals)
+    keys = [c for c in columns if not numeric(c)]
+    values = [c for c in columns if numeric(c)]
+    if not values:
+        return None
+    labels = [",".join(str(row.get(k, "")) for k in keys) or str(i) for i, row in enumerate(rows)]
+    fig, axes = plt.subplots(1, len(values), figsize=(2.6 * len(values) + 0.5, 3.0), squeeze=False)
+    for ax, c in zip(axes[0], values):
+        ys = [float(row.get(c) or 0.0) for row in rows]
+        ax.bar(range(len(rows)), ys, color="tab:blue")
+        ax.set_xticks(range(len(rows)), labels, rotation=45, ha="right", fontsize=8)
+        ax.set_title(c, fontsize=9)
+        if "psnr" in c.lower() or "ssim" in c.lower():
+            lo, hi = min(ys), max(ys)
+            pad = max(hi - lo, 1e-3) * 0.5
+            ax.set_ylim(lo - pad, hi + pad)  # differences between runs, not the absolute level
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def render_report(records: Sequence[Mapping[str, Any]], run_summary: Mapping[str, Any] | None = None,
+                  plots: Mapping[str, str] | None = None) -> str:
+    """The markdown text of the report for ``records`` (from :func:`collect`); ``plots`` maps a
+    swept notebook to its plot's path relative to the report."""
     lines = ["# restoration-lab results", ""]
     profiles = sorted({str(r.get("profile", "?")) for r in records})
     lines.append(f"Profile: {', '.join(profiles) or 'none'}. Generated {_dt.datetime.now():%Y-%m-%d %H:%M}.")
@@ -155,16 +232,20 @@ def render_report(records: Sequence[Mapping[str, Any]], run_summary: Mapping[str
         return "\n".join(lines)
     lines += ["## Headlines", ""]
     for r in records:
-        lines.append(f"**{r['notebook']}**: {r.get('title', '')}")
+        lines.append(f"**{r.get('run', r['notebook'])}**: {r.get('title', '')}")
         lines.append("")
         lines.append(markdown_table([r.get("headline", {})]))
         lines.append("")
+    for notebook, rows in sweep_tables(records).items():
+        lines += [f"## Sweep: {notebook}", "", markdown_table(rows), ""]
+        if plots and notebook in plots:
+            lines += [f"![sweep {notebook}]({plots[notebook]})", ""]
     for r in records:
         tables = r.get("tables") or {}
         notes = r.get("notes") or []
         if not tables and not notes:
             continue
-        lines += [f"## {r['notebook']}", ""]
+        lines += [f"## {r.get('run', r['notebook'])}", ""]
         for name, rows in tables.items():
             lines += [f"### {name}", "", markdown_table(rows), ""]
         for note in notes:
@@ -179,8 +260,14 @@ def write_report(root: str | os.PathLike) -> Path:
     root = Path(root)
     summary_path = root / RUN_SUMMARY_FILE
     summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else None
-    text = render_report(collect(root), summary)
+    records = collect(root)
     root.mkdir(parents=True, exist_ok=True)
+    plots = {}
+    for notebook, rows in sweep_tables(records).items():
+        made = plot_sweep(rows, root / f"sweep_{notebook}.png", title=f"sweep: {notebook}")
+        if made is not None:
+            plots[notebook] = made.name
+    text = render_report(records, summary, plots)
     out = root / REPORT_FILE
     tmp = out.with_suffix(".md.tmp")
     tmp.write_text(text + "\n", encoding="utf-8")

@@ -84,3 +84,73 @@ def test_labkit_run_reports_failing_cell_and_runs_the_rest(tmp_path, capsys):
     summary = json.loads((out / "run_summary.json").read_text())
     assert [r["status"] for r in summary["notebooks"]] == ["failed", "ok"]
     assert "| 41 |" in (out / "report.md").read_text()
+
+
+# --- sweeps (issue 6: `labkit run 05 --sweep ...`) -------------------------------------------------
+
+
+def test_parse_sweep_values_and_product():
+    assert cli.parse_sweep([]) == []
+    assert cli.parse_sweep(["variant=baseline,x12"]) == [{"variant": "baseline"}, {"variant": "x12"}]
+    combos = cli.parse_sweep(["variant=a,b", "epochs=1,2"])
+    assert combos == [{"variant": "a", "epochs": 1}, {"variant": "a", "epochs": 2},
+                      {"variant": "b", "epochs": 1}, {"variant": "b", "epochs": 2}]
+    assert cli.sweep_label({"variant": "x12", "lr": 1e-4}) == "variant=x12,lr=0.0001"
+    with pytest.raises(ValueError, match="KEY=V1,V2"):
+        cli.parse_sweep(["variant"])
+    with pytest.raises(ValueError, match="no values"):
+        cli.parse_sweep(["variant=,"])
+    with pytest.raises(ValueError, match="twice"):
+        cli.parse_sweep(["a=1", "a=2"])
+
+
+def test_sweep_table_and_plot_in_report(tmp_path):
+    for i, (variant, psnr, gap) in enumerate((("baseline", 30.1, 2.5), ("x12", 31.4, 0.8))):
+        report.save_metrics(tmp_path / f"05_nb@variant={variant}", notebook="05_nb", profile="smoke", title="t",
+                            headline={"h": 1}, sweep_row={"PSNR (dB)": psnr, "SSIM": 0.9, "parameters": 1000,
+                                                          "train-val gap (dB)": gap})
+        path = tmp_path / f"05_nb@variant={variant}" / "metrics.json"
+        rec = json.loads(path.read_text())
+        rec.update(sweep={"variant": variant}, run_seconds=10.0 + i, created=f"2026-01-01T00:00:0{i}")
+        path.write_text(json.dumps(rec))
+    report.save_metrics(tmp_path / "02_other", notebook="02_other", profile="smoke", title="o", headline={"x": 2})
+    tables = report.sweep_tables(report.collect(tmp_path))
+    assert list(tables) == ["05_nb"]
+    assert [r["variant"] for r in tables["05_nb"]] == ["baseline", "x12"]
+    assert tables["05_nb"][1]["PSNR (dB)"] == 31.4 and tables["05_nb"][1]["run s"] == 11.0
+    text = report.write_report(tmp_path).read_text()
+    assert "## Sweep: 05_nb" in text
+    assert "| variant | PSNR (dB) | SSIM | parameters | train-val gap (dB) | run s |" in text
+    assert "| x12 | 31.40 | 0.9000 | 1,000 | 0.8000 | 11.00 |" in text
+    assert "![sweep 05_nb](sweep_05_nb.png)" in text and (tmp_path / "sweep_05_nb.png").stat().st_size > 1000
+    assert "**05_nb@variant=x12**" in text  # headlines name each run
+
+
+def test_sweep_needs_exactly_one_notebook(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    make_nb(nbs / "01_a.ipynb", "pass")
+    make_nb(nbs / "02_b.ipynb", "pass")
+    with pytest.raises(SystemExit):
+        cli.main(["--notebooks-dir", str(nbs), "run", "--out", str(tmp_path / "o"), "--sweep", "value=1,2"])
+
+
+@pytest.mark.notebook
+def test_labkit_run_sweep_runs_each_value_into_its_own_folder(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    make_nb(nbs / "05_study.ipynb", (
+        "from labkit import report\n"
+        "report.save_metrics(out_dir, notebook='05_study', profile=profile, title='t', headline={'value': value},\n"
+        "                    sweep_row={'PSNR (dB)': 30.0 + value, 'train-val gap (dB)': 1.0 / value})"))
+    out = tmp_path / "out"
+    code = cli.main(["--notebooks-dir", str(nbs), "run", "05", "--out", str(out), "--sweep", "value=1,4"])
+    assert code == 0, capsys.readouterr()
+    for v in (1, 4):
+        rec = json.loads((out / f"05_study@value={v}" / "metrics.json").read_text())
+        assert rec["headline"] == {"value": v} and rec["sweep"] == {"value": v} and rec["run_seconds"] > 0
+        assert (out / f"05_study@value={v}.ipynb").exists()
+    text = (out / "report.md").read_text()
+    assert "## Sweep: 05_study" in text and "| 4 | 34.00 | 0.2500 |" in text
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert [r["notebook"] for r in summary["notebooks"]] == ["05_study@value=1", "05_study@value=4"]

@@ -1018,3 +1018,281 @@ class FlarePairDataset(Dataset):
             raise ValueError(f"pair {name!r}: input {lq} {lq_img.shape} and target {gt} {gt_img.shape} differ")
         lq_img, gt_img = _apply_augment(self.augment, lq_img, gt_img, 1, str(name))
         return _to_item(lq_img, gt_img, str(name))
+# 004 (NAFNet): SIDD arrays, SIDD-Medium folders, GoPro folders
+# --------------------------------------------------------------------------------------------------
+
+__all__ += ["SIDD_NPY_FILES", "load_sidd_npy", "sidd_npy_splits", "sidd_medium_pairs", "PairListDataset",
+            "gopro_paths", "gopro_splits", "half_split"]
+
+#: Write-up 004's SIDD files: (noisy, gt) at 256 px.
+SIDD_NPY_FILES: tuple[str, str] = ("noisy_images_256.npy", "gt_images_256.npy")
+
+
+def _check_sidd_array(arr: np.ndarray, path: Path, size: int) -> None:
+    if arr.dtype != np.uint8:
+        raise ValueError(f"{path}: expected dtype uint8 (values 0-255), got {arr.dtype}")
+    if arr.ndim != 4 or arr.shape[1:] != (size, size, 3):
+        raise ValueError(f"{path}: expected shape (N, {size}, {size}, 3) (N images, HWC RGB), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{path}: holds no images (shape {arr.shape})")
+
+
+def load_sidd_npy(root: PathLike, *, size: int = 256, mmap: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Load write-up 004's SIDD arrays ``noisy_images_{size}.npy`` and ``gt_images_{size}.npy``.
+
+    Args:
+        root: the folder holding both files.
+        size: 256 (the write-up's) or another side the files were made at (e.g. 128).
+        mmap: memory-map the files (``np.load(mmap_mode='r')``) instead of reading them into RAM.
+
+    Returns: ``(noisy, gt)``, each uint8 (N, size, size, 3) RGB, pair i = ``(noisy[i], gt[i])``.
+
+    Raises:
+        FileNotFoundError: a missing file (named, with the folder's .npy files listed).
+        ValueError: a file with another dtype or shape than uint8 (N, size, size, 3), or different N
+            in the two files (both named).
+    """
+    root = Path(root)
+    names = (f"noisy_images_{size}.npy", f"gt_images_{size}.npy")
+    arrays = []
+    for name in names:
+        path = root / name
+        if not path.is_file():
+            have = sorted(p.name for p in root.glob("*.npy")) if root.is_dir() else []
+            where = f"; .npy files there: {', '.join(have)}" if have else ("" if root.is_dir() else " (no such folder)")
+            raise FileNotFoundError(f"SIDD array file not found: {path}{where}")
+        try:
+            arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a readable .npy array ({exc})") from exc
+        _check_sidd_array(arr, path, size)
+        arrays.append(arr)
+    noisy, gt = arrays
+    if noisy.shape[0] != gt.shape[0]:
+        raise ValueError(f"{root / names[0]} holds {noisy.shape[0]} images but {root / names[1]} holds {gt.shape[0]}")
+    return noisy, gt
+
+
+def sidd_npy_splits(
+    root: PathLike, *, counts: Sequence[int] = (128, 16, 16), size: int = 256, seed: Optional[int] = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Split the SIDD arrays as write-up 004: 128 train / 16 validation / 16 test (of 160).
+
+    Args:
+        root: folder with the two files (see :func:`load_sidd_npy`).
+        counts: (train, val, test) sizes; their sum must not exceed N.
+        size: the files' side. seed: None keeps the file order (train = the first 128, then val,
+            then test); an int shuffles the indices with that seed first.
+
+    Returns: ``{'train': (noisy, gt), 'val': (...), 'test': (...)}``, uint8 arrays in RAM.
+
+    Raises:
+        ValueError: counts not three non-negative ints, or more images asked for than the files hold.
+    """
+    noisy, gt = load_sidd_npy(root, size=size)
+    if len(counts) != 3 or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0 for c in counts):
+        raise ValueError(f"counts must be three non-negative ints (train, val, test), got {counts!r}")
+    n = noisy.shape[0]
+    if sum(counts) > n:
+        raise ValueError(f"counts {tuple(counts)} need {sum(counts)} images but {Path(root)} holds {n}")
+    order = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
+    out, start = {}, 0
+    for split, c in zip(("train", "val", "test"), counts):
+        idx = np.sort(order[start:start + c])
+        out[split] = (np.asarray(noisy[idx]), np.asarray(gt[idx]))
+        start += c
+    return out
+
+
+def sidd_medium_pairs(root: PathLike) -> list[tuple[Path, Path]]:
+    """The (noisy, gt) image pairs of SIDD-Medium sRGB, or of two folders ``NOISY/`` + ``GT/``.
+
+    Two layouts are recognised under ``root``:
+
+    - the official ``Data/<scene>/NOISY_SRGB_010.PNG`` + ``GT_SRGB_010.PNG`` (also without ``Data/``);
+    - flat folders ``NOISY/`` and ``GT/`` whose files pair by name.
+
+    Returns: sorted ``[(noisy_path, gt_path), ...]``.
+
+    Raises:
+        FileNotFoundError: neither layout found (the message says what was looked for).
+        ValueError: a noisy image without its GT (named).
+    """
+    root = Path(root)
+    if (root / "NOISY").is_dir() and (root / "GT").is_dir():
+        gt_by = {p.name: p for p in list_images(root / "GT")}
+        pairs = []
+        for p in list_images(root / "NOISY"):
+            if p.name not in gt_by:
+                raise ValueError(f"noisy image {p} has no partner {root / 'GT' / p.name}")
+            pairs.append((p, gt_by[p.name]))
+        return pairs
+    base = root / "Data" if (root / "Data").is_dir() else root
+    pairs = []
+    for noisy in sorted(base.glob("*/NOISY_SRGB_*.*")):
+        gt = noisy.with_name(noisy.name.replace("NOISY_", "GT_", 1))
+        if not gt.is_file():
+            raise ValueError(f"noisy image {noisy} has no partner {gt}")
+        pairs.append((noisy, gt))
+    if not pairs:
+        raise FileNotFoundError(
+            f"no SIDD-Medium pairs under '{root}': looked for Data/<scene>/NOISY_SRGB_*.PNG (+ GT_SRGB_*) "
+            f"and for NOISY/ + GT/ folders")
+    return pairs
+
+
+class PairListDataset(Dataset):
+    """(lq, gt) image files given as a list of path pairs (scale 1: denoising, deblurring).
+
+    Args:
+        pairs: ``[(lq_path, gt_path), ...]`` (e.g. :func:`sidd_medium_pairs`).
+        gt_size: aligned random crop side, or None (whole images).
+        augment: optional ``(lq, gt) -> (lq, gt)`` on HWC float32 arrays, after cropping.
+        repeat: the length is ``repeat x len(pairs)``.
+
+    Items: ``{'lq', 'gt', 'name'}`` (name: the GT path's parent folder and stem).
+
+    Raises:
+        ValueError: an empty list; (reading) sizes differ, naming both files.
+    """
+
+    def __init__(self, pairs: Sequence[tuple[PathLike, PathLike]], gt_size: Optional[int] = None,
+                 augment: Optional[Augment] = None, *, repeat: int = 1) -> None:
+        if len(pairs) == 0:
+            raise ValueError("PairListDataset: no pairs given")
+        self.pairs = [(Path(a), Path(b)) for a, b in pairs]
+        self.gt_size = _check_gt_size(gt_size, 1)
+        self.augment = augment
+        self.repeat = _check_repeat(repeat)
+
+    def __len__(self) -> int:
+        return len(self.pairs) * self.repeat
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
+        lq_path, gt_path = self.pairs[index % len(self.pairs)]
+        lq, gt = read_image(lq_path), read_image(gt_path)
+        if lq.shape != gt.shape:
+            raise ValueError(f"size mismatch: '{lq_path}' is {lq.shape} but '{gt_path}' is {gt.shape}")
+        if self.gt_size is not None:
+            try:
+                lq, gt = paired_random_crop(lq, gt, self.gt_size, 1)
+            except ValueError as e:
+                raise ValueError(f"pair '{lq_path}' / '{gt_path}': {e}") from None
+        name = f"{gt_path.parent.name}_{gt_path.stem}"
+        lq, gt = _apply_augment(self.augment, lq, gt, 1, name)
+        return _to_item(lq, gt, name)
+
+
+def gopro_paths(root: PathLike, split: str = "train") -> tuple[Path, Path]:
+    """``(blur_dir, sharp_dir)`` of GoPro's ``split`` in write-up 004's layout.
+
+    Layout under ``root`` (the Kaggle "DBlur" copy the write-up used): ``train/blur``, ``train/sharp``,
+    ``test/blur``, ``test/sharp`` (2103 train pairs, 1111 test pairs); ``root`` may also be the
+    ``DBlur`` folder holding ``Gopro/``. The official GoPro_Large per-sequence layout
+    (``train/GOPR0372_07_00/blur``) is not flat: flatten it first (data/README.md).
+
+    Raises:
+        ValueError: unknown split. FileNotFoundError: a missing folder (named).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    root = Path(root)
+    if not (root / split).is_dir() and (root / "Gopro" / split).is_dir():
+        root = root / "Gopro"
+    blur, sharp = root / split / "blur", root / split / "sharp"
+    for d in (blur, sharp):
+        if not d.is_dir():
+            raise FileNotFoundError(f"GoPro folder not found: {d} (expected {split}/blur and {split}/sharp under '{root}')")
+    return blur, sharp
+
+
+def half_split(n: int) -> tuple[list[int], list[int]]:
+    """Write-up 004's split of GoPro's test set: the first half (rounded up) validation, the rest test.
+
+    ``half_split(1111) -> (range 0..555 as a list of 556, 555 indices)``.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n must be an int >= 2, got {n!r}")
+    k = (int(n) + 1) // 2
+    return list(range(k)), list(range(k, int(n)))
+
+
+def gopro_splits(root: PathLike, *, gt_size: Optional[int] = 256, augment: Optional[Augment] = None,
+                 repeat: int = 1) -> dict[str, Dataset]:
+    """GoPro as write-up 004: ``train`` (random ``gt_size`` crops, ``augment``), and the test set split
+    half/half into ``val`` and ``test`` (whole frames, no augmentation), via :func:`half_split`.
+
+    Returns: ``{'train': PairedFolderDataset, 'val': Subset, 'test': Subset}``.
+    """
+    from torch.utils.data import Subset
+
+    tb, ts = gopro_paths(root, "train")
+    vb, vs = gopro_paths(root, "test")
+    test = PairedFolderDataset(vb, vs, scale=1)
+    val_idx, test_idx = half_split(len(test))
+    return {"train": PairedFolderDataset(tb, ts, scale=1, gt_size=gt_size, augment=augment, repeat=repeat),
+            "val": Subset(test, val_idx), "test": Subset(test, test_idx)}
+
+
+__all__ += ["DegradedCropDataset"]
+
+
+class DegradedCropDataset(Dataset):
+    """Random crops of clean images degraded on the fly (synthetic noise / blur pairs).
+
+    Each item draws an image, a random crop of ``gt_size + 2 * margin`` pixels, applies
+    ``degrade(crop, rng)`` to it (e.g. :func:`labkit.data.degrade.motion_blur` with a fresh
+    :func:`~labkit.data.degrade.trajectory_kernel`), then cuts ``margin`` pixels from every edge of
+    both, so that a blur sees real image context instead of a padded border. The randomness comes
+    from torch's RNG (``torch.manual_seed`` makes it reproducible).
+
+    Args:
+        images: ``[(name, HWC array uint8 or float [0,1]), ...]`` or plain arrays.
+        degrade: ``(clean float32 HWC, numpy Generator) -> degraded float32 HWC`` of the same shape.
+        gt_size: output patch side. margin: context pixels cut after degrading (>= kernel radius).
+        augment: optional paired ``(lq, gt) -> (lq, gt)`` after the crop.
+        length: items per epoch.
+
+    Raises:
+        ValueError: no images, bad sizes, or an image smaller than ``gt_size + 2 * margin`` (named).
+    """
+
+    def __init__(self, images: Sequence, degrade: Callable[[np.ndarray, np.random.Generator], np.ndarray],
+                 gt_size: int, *, margin: int = 0, augment: Optional[Augment] = None, length: int = 100) -> None:
+        if len(images) == 0:
+            raise ValueError("DegradedCropDataset: no images given")
+        items = [it if isinstance(it, (tuple, list)) else (f"{i:06d}", it) for i, it in enumerate(images)]
+        self.names = [str(n) for n, _ in items]
+        self.images = [_as_float_image(np.asarray(im), f"image {n!r}") for n, im in items]
+        self.gt_size = _check_gt_size(gt_size, 1)
+        if self.gt_size is None:
+            raise ValueError("DegradedCropDataset: gt_size is required")
+        if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
+            raise ValueError(f"margin must be a non-negative int, got {margin!r}")
+        self.margin, self.degrade, self.augment = margin, degrade, augment
+        self.length = _check_repeat(length)
+        need = self.gt_size + 2 * margin
+        for n, im in zip(self.names, self.images):
+            if im.shape[0] < need or im.shape[1] < need:
+                raise ValueError(f"image {n!r} is {im.shape[0]}x{im.shape[1]}, smaller than gt_size + 2*margin = {need}")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
+        rng = _torch_rng()
+        i = int(rng.integers(len(self.images)))
+        img, size, m = self.images[i], self.gt_size + 2 * self.margin, self.margin
+        top, left = _lr_crop_origin(img.shape[0], img.shape[1], size, rng)
+        gt = img[top:top + size, left:left + size]
+        lq = np.asarray(self.degrade(gt.copy(), rng), dtype=np.float32)
+        if lq.shape != gt.shape:
+            raise ValueError(f"degrade changed the shape {gt.shape} -> {lq.shape} (image {self.names[i]!r})")
+        if m:
+            lq, gt = lq[m:-m, m:-m], gt[m:-m, m:-m]
+        lq, gt = _apply_augment(self.augment, lq, np.ascontiguousarray(gt), 1, self.names[i])
+        return _to_item(lq, gt, self.names[i])

@@ -16,6 +16,8 @@ from labkit.models.edsr import EDSR
 from labkit.models.rrdbnet import RRDBNet
 from labkit.models.hinet import CONFIGS as HINET_CONFIGS
 from labkit.models.hinet import HINet
+from labkit.models.nafnet import CONFIGS as NAFNET_CONFIGS
+from labkit.models.nafnet import NAFNet, NAFNetLocal
 from labkit.models.srresnet import MSRResNet
 from labkit.models.swinir import CONFIGS as SWINIR_CONFIGS
 from labkit.models.swinir import SwinIR
@@ -34,6 +36,8 @@ MODELS: dict[str, type[nn.Module]] = {
     "inpainting_generator": InpaintingGenerator,
     "patch_discriminator": PatchDiscriminator,
     "hinet": HINet,
+    "nafnet": NAFNet,
+    "nafnet_local": NAFNetLocal,
 }
 
 #: Named configurations: name -> (model name, keyword arguments).
@@ -57,6 +61,7 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "patch_discriminator_002": ("patch_discriminator", dict(input_nc=5, ndf=64, n_layers=3, norm="batch")),
     "pix2pix_discriminator": ("patch_discriminator", dict(input_nc=6, ndf=64, n_layers=3, norm="batch")),
     **{name: ("hinet", kwargs) for name, kwargs in HINET_CONFIGS.items()},
+    **{name: ("nafnet", kwargs) for name, kwargs in NAFNET_CONFIGS.items()},
 }
 
 
@@ -74,5 +79,5 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     raise KeyError(f"unknown model {name!r}; architectures: {sorted(MODELS)}, configurations: {sorted(CONFIGS)}")
 
 
-__all__ = ["EDSR", "RRDBNet", "MSRResNet", "SRResNet", "VGGStyleDiscriminator", "SwinIR", "HINet", "InpaintingGenerator",
-           "PatchDiscriminator", "MODELS", "CONFIGS", "build"]
+__all__ = ["EDSR", "RRDBNet", "MSRResNet", "SRResNet", "VGGStyleDiscriminator", "SwinIR", "HINet", "NAFNet", "NAFNetLocal",
+           "InpaintingGenerator", "PatchDiscriminator", "MODELS", "CONFIGS", "build"]
