@@ -14,8 +14,9 @@ import os
 import struct
 import tempfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Union
+from typing import IO, Union
 
 import numpy as np
 import torch
@@ -254,6 +255,40 @@ def _to_uint8(img: np.ndarray, name: str = "img") -> np.ndarray:
             raise ValueError(f"{name} contains NaN or infinite values; cannot write it")
         return np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
     raise TypeError(f"{name} must be float in [0, 1] or uint8, got dtype {img.dtype}")
+
+
+def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write a file atomically: ``write(f)`` fills a temp file in the same folder, then ``os.replace``.
+
+    The parent folder is created. The data are fsynced before the rename and the rename itself is
+    persisted (POSIX), so a crash, or an exception from ``write``, leaves either the previous file
+    or the new one under ``path``, never a partial file, and no temp file behind. Used for
+    checkpoints (:func:`labkit.weights.atomic_save`) and submission zips. Returns ``Path(path)``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # persist the rename itself (POSIX); harmless to skip where unsupported
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
 
 
 def write_image(path: PathLike, img: np.ndarray, *, quality: int = 95) -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from labkit.io import _to_uint8, image_size, list_images
+from labkit.io import _to_uint8, atomic_write, image_size, list_images
 
 __all__ = ["SubmissionError", "check_submission", "write_submission"]
 
@@ -52,12 +51,10 @@ def write_submission(predictions: Iterable[tuple[str, np.ndarray]], zip_path: st
         ValueError: a duplicate name, an empty set of predictions, or an image that is not HWC /
             HW (named); the zip is not created then.
     """
-    zip_path = Path(zip_path)
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{zip_path.name}.", suffix=".tmp", dir=zip_path.parent)
     seen: set[str] = set()
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+
+    def write(f) -> None:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
             for name, img in predictions:
                 arc = Path(str(name)).name
                 if not arc.lower().endswith(".png"):
@@ -68,14 +65,8 @@ def write_submission(predictions: Iterable[tuple[str, np.ndarray]], zip_path: st
                 zf.writestr(arc, _png_bytes(np.asarray(img), arc))
             if not seen:
                 raise ValueError("write_submission: no predictions given")
-        os.replace(tmp, zip_path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    return zip_path
+
+    return atomic_write(zip_path, write)
 
 
 def check_submission(zip_path: str | os.PathLike, input_dir: str | os.PathLike, *, scale: int = 4) -> dict:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,6 +22,8 @@ from urllib.parse import parse_qs, urlparse
 
 import torch
 from torch import nn
+
+from labkit.io import atomic_write
 
 __all__ = [
     "NAMED_WEIGHTS",
@@ -330,32 +331,9 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
 
     The parent folder is created if needed. A crash (or an exception from ``torch.save``) leaves
     either the previous file or the new one, never a partial file, and no temp file behind.
-    Returns the final path.
+    Returns the final path. (:func:`labkit.io.atomic_write` with ``torch.save``.)
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # persist the rename itself (POSIX); harmless to skip where unsupported
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def save_state_dict(state: Mapping[str, torch.Tensor] | nn.Module, path: str | os.PathLike) -> Path:

@@ -315,3 +315,13 @@ def test_sr_pairs_crop_and_downsample():
     assert gt.dtype == np.float32 and lq.dtype == np.float32
     np.testing.assert_allclose(gt, img[:28, :40] / 255.0, atol=1e-7)
     np.testing.assert_allclose(lq, np.clip(bicubic_downsample(gt, 4), 0, 1), atol=1e-6)
+
+
+def test_array_pairs_augment_without_scale():
+    """scale=None skips the size check (the precedence bug made it a TypeError)."""
+    import numpy as np
+    from labkit.data.datasets import ArrayPairDataset
+    a = np.zeros((8, 6, 3), np.float32)
+    ds = ArrayPairDataset([a], [a + 0.5], augment=lambda lq, gt: (lq[:, ::-1], gt[:4]))
+    item = ds[0]
+    assert tuple(item["lq"].shape) == (3, 8, 6) and tuple(item["gt"].shape) == (3, 4, 6)

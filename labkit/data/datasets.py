@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from labkit.data.degrade import bicubic_downsample, crop_to_multiple
+from labkit.data.degrade import bicubic_downsample, crop_to_multiple, inpainting_input, mask_from_pair, random_mask
 from labkit.io import image_size, img2tensor, list_images, read_image
 
 __all__ = [
@@ -132,7 +132,7 @@ def _apply_augment(
     if not (isinstance(out, tuple) and len(out) == 2):
         raise TypeError(f"augment must return a (lq, gt) tuple, got {type(out).__name__} (item {name!r})")
     lq2, gt2 = out
-    if scale is not None and gt2.shape[0] != lq2.shape[0] * scale or gt2.shape[1] != lq2.shape[1] * scale:
+    if scale is not None and (gt2.shape[0] != lq2.shape[0] * scale or gt2.shape[1] != lq2.shape[1] * scale):
         raise ValueError(
             f"augment broke the pair {name!r}: lq {lq2.shape[:2]} x scale {scale} != gt {gt2.shape[:2]}; "
             "a paired augmentation must apply the same geometric transform to both images"
@@ -705,9 +705,6 @@ def dacon_sr_paths(root: PathLike) -> dict[str, Path]:
     return out
 # Inpainting + colorization (notebook 06, write-up 002)
 # --------------------------------------------------------------------------------------------------
-
-from labkit.data.degrade import inpainting_input, mask_from_pair, random_mask  # noqa: E402
-
 
 def _inpainting_item(gt: np.ndarray, mask: np.ndarray, name: str, *, fill: float, with_mask: bool) -> dict:
     lq = inpainting_input(gt, mask, fill=fill, with_mask=with_mask)
