@@ -77,28 +77,6 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                      patience=2, loss={"l1": 2.0, "l2": 1.0}, finetune_steps=None, finetune_batch_size=4,
                      test_grid=4, augment_p=0.5),
     },
-    # 06: inpainting + colorization GAN (write-up 002). G = adv + 50 L1 + 50 SSIM, D = real + fake +
-    # lambda_gp * GP (per-sample WGAN-GP), AdamW, StepLR G every 10 epochs x0.5 and D every 15 x0.5
-    # (smoke keeps the 2:3 ratio on its few epochs), 8:2 split, 10k / 3k limits. Three runs under
-    # one budget: baseline (no D), full recipe (with GP), recipe without GP (the write-up's failure).
-    "06": {
-        "smoke": dict(patch_size=48, batch_size=8, mask_fraction=0.2, epochs=10, iters_per_epoch=20,
-                      lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999), weight_decay=1e-2,
-                      g_step=4, d_step=6, lr_gamma=0.5,
-                      pixel_weight=50.0, ssim_weight=50.0, adv_weight=1.0, lambda_gp=10.0, gp_reduction="sample",
-                      generator=dict(num_feat=12, num_down=3, block_type="plain"),
-                      discriminator=dict(ndf=12, n_layers=3, norm="instance"),
-                      collapse_loss=1e-3, collapse_patience=50,
-                      val_fraction=0.2, train_limit=None, val_limit=None, eval_max_side=256),
-        "full": dict(patch_size=None, batch_size=16, mask_fraction=0.2, epochs=50, iters_per_epoch=None,
-                     lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), weight_decay=1e-2,
-                     g_step=10, d_step=15, lr_gamma=0.5,
-                     pixel_weight=50.0, ssim_weight=50.0, adv_weight=1.0, lambda_gp=10.0, gp_reduction="sample",
-                     generator=dict(num_feat=64, num_down=3, block_type="plain"),
-                     discriminator=dict(ndf=64, n_layers=3, norm="instance"),
-                     collapse_loss=1e-3, collapse_patience=200,
-                     val_fraction=0.2, train_limit=10000, val_limit=3000, eval_max_side=None),
-    },
     # 04: HINet flare removal (write-up 001). full = the 4th-place code's recipe (trainer_256.py):
     # HINet GoPro configuration (wf 64, depth 5, HIN at levels 3..4; it fine-tuned HINet-GoPro.pth),
     # 256/128 patches, HSV threshold 1000, larger 512/768/1024 patches resized to 256, 10 folds
@@ -168,6 +146,28 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             batch_size=8, lr=1e-4, epochs=60, iters_per_epoch=200,
             deblur=dict(width=32, arch="gopro", gt_size=256, batch_size=8, lr=1e-4, epochs=100, iters_per_epoch=500),
         ),
+    },
+    # 06: inpainting + colorization GAN (write-up 002). G = adv + 50 L1 + 50 SSIM, D = real + fake +
+    # lambda_gp * GP (per-sample WGAN-GP), AdamW, StepLR G every 10 epochs x0.5 and D every 15 x0.5
+    # (smoke keeps the 2:3 ratio on its few epochs), 8:2 split, 10k / 3k limits. Three runs under
+    # one budget: baseline (no D), full recipe (with GP), recipe without GP (the write-up's failure).
+    "06": {
+        "smoke": dict(patch_size=48, batch_size=8, mask_fraction=0.2, epochs=10, iters_per_epoch=20,
+                      lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999), weight_decay=1e-2,
+                      g_step=4, d_step=6, lr_gamma=0.5,
+                      pixel_weight=50.0, ssim_weight=50.0, adv_weight=1.0, lambda_gp=10.0, gp_reduction="sample",
+                      generator=dict(num_feat=12, num_down=3, block_type="plain"),
+                      discriminator=dict(ndf=12, n_layers=3, norm="instance"),
+                      collapse_loss=1e-3, collapse_patience=50,
+                      val_fraction=0.2, train_limit=None, val_limit=None, eval_max_side=256),
+        "full": dict(patch_size=None, batch_size=16, mask_fraction=0.2, epochs=50, iters_per_epoch=None,
+                     lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), weight_decay=1e-2,
+                     g_step=10, d_step=15, lr_gamma=0.5,
+                     pixel_weight=50.0, ssim_weight=50.0, adv_weight=1.0, lambda_gp=10.0, gp_reduction="sample",
+                     generator=dict(num_feat=64, num_down=3, block_type="plain"),
+                     discriminator=dict(ndf=64, n_layers=3, norm="instance"),
+                     collapse_loss=1e-3, collapse_patience=200,
+                     val_fraction=0.2, train_limit=10000, val_limit=3000, eval_max_side=None),
     },
 }
 

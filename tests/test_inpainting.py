@@ -356,3 +356,11 @@ def test_viewer_widget_steps_through_the_panels():
     pick.value, step.value = 1, "target"  # redraws without error
     assert isinstance(viz.inpainting_viewer(items, interactive=False), viz.plt.Figure)
     viz.plt.close("all")
+
+
+@pytest.mark.parametrize("size", [(32, 32), (33, 47)])
+def test_random_mask_never_falls_short_of_the_fraction(size):
+    # fraction * pixels is not an integer here (0.3 * 1024 = 307.2): the mask must still cover >= 30 %
+    for seed in range(10):
+        m = degrade.random_mask(*size, 0.3, seed=seed)
+        assert 0.3 <= m.mean() < 0.35

@@ -439,7 +439,7 @@ def random_mask(height: int, width: int, fraction: float, *, seed: int | np.rand
         raise ValueError(f"random_mask: kinds must be a non-empty subset of {MASK_KINDS}, got {kinds!r}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     mask = np.zeros((int(height), int(width)), dtype=bool)
-    target = int(round(fraction * mask.size))
+    target = math.ceil(fraction * mask.size - 1e-9)  # at least the requested share, never just below it
     while int(mask.sum()) < target:
         kind = kinds[int(rng.integers(len(kinds)))]
         (_stroke if kind == "strokes" else _box)(mask, rng, target)
