@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 __all__ = [
-    "CharbonnierLoss", "PSNRLoss", "WeightedSum", "loss_mix", "LOSS_NAMES", "make_loss",
-    "GAN_TYPES", "GANLoss", "gradient_penalty", "PerceptualLoss", "VGG19_LAYER_NAMES",
-    "WeightsUnavailableError", "vgg19_available",
+    "CharbonnierLoss", "PSNRLoss", "WeightedSum", "loss_mix", "LOSS_NAMES", "make_loss", "GAN_TYPES",
+    "GANLoss", "gradient_penalty", "PerceptualLoss", "VGG19_LAYER_NAMES", "WeightsUnavailableError",
+    "vgg19_available", "SSIMLoss", "ssim_map",
 ]
 
 
@@ -673,5 +673,4 @@ class SSIMLoss(nn.Module):
         return f"loss_weight={self.loss_weight}, window_size={self.window_size}, sigma={self.sigma}"
 
 
-__all__ += ["SSIMLoss", "ssim_map"]
 LOSS_NAMES["ssim"] = SSIMLoss

@@ -29,7 +29,9 @@ import numpy as np
 import torch
 from scipy.ndimage import correlate1d
 
-__all__ = ["psnr", "ssim", "rgb_to_y", "psnr_tensor"]
+__all__ = [
+    "psnr", "ssim", "rgb_to_y", "psnr_tensor", "gradient_energy_ratio", "masked_ssim", "histogram_similarity",
+]
 
 # MATLAB rgb2ycbcr / BT.601 studio-swing luma, for RGB in [0,1] -> Y on the [0,255] scale.
 _Y_COEFFS = np.array([65.481, 128.553, 24.966], dtype=np.float64)
@@ -416,4 +418,3 @@ def histogram_similarity(img1: Any, img2: Any, *, bins: int = 256) -> float:
     return float(np.mean(scores))
 
 
-__all__ += ["masked_ssim", "histogram_similarity"]

@@ -30,17 +30,11 @@ from labkit.data.degrade import bicubic_downsample, crop_to_multiple, inpainting
 from labkit.io import image_size, img2tensor, list_images, read_image
 
 __all__ = [
-    "Augment",
-    "SRFolderDataset",
-    "PairedFolderDataset",
-    "ArrayPairDataset",
-    "paired_random_crop",
-    "div2k_paths",
-    "sr_pairs",
-    "dacon_sr_paths",
-    "flare_pairs",
-    "kfold_split",
-    "FlarePairDataset",
+    "Augment", "SRFolderDataset", "PairedFolderDataset", "ArrayPairDataset", "paired_random_crop",
+    "div2k_paths", "sr_pairs", "dacon_sr_paths", "flare_pairs", "kfold_split", "FlarePairDataset",
+    "InpaintingPhotoDataset", "DaconInpaintingDataset", "split_indices", "SIDD_NPY_FILES", "load_sidd_npy",
+    "sidd_npy_splits", "sidd_medium_pairs", "PairListDataset", "gopro_paths", "gopro_splits", "half_split",
+    "DegradedCropDataset",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -897,7 +891,6 @@ class DaconInpaintingDataset(Dataset):
         return f"DaconInpaintingDataset({self.root}, split={self.split!r}, items={len(self)})"
 
 
-__all__ += ["InpaintingPhotoDataset", "DaconInpaintingDataset", "split_indices"]
 # 001: the flare contest's layout (DACON / LG camera image quality) and Flare7K-style pairs
 # --------------------------------------------------------------------------------------------------
 
@@ -1018,8 +1011,6 @@ class FlarePairDataset(Dataset):
 # 004 (NAFNet): SIDD arrays, SIDD-Medium folders, GoPro folders
 # --------------------------------------------------------------------------------------------------
 
-__all__ += ["SIDD_NPY_FILES", "load_sidd_npy", "sidd_npy_splits", "sidd_medium_pairs", "PairListDataset",
-            "gopro_paths", "gopro_splits", "half_split"]
 
 #: Write-up 004's SIDD files: (noisy, gt) at 256 px.
 SIDD_NPY_FILES: tuple[str, str] = ("noisy_images_256.npy", "gt_images_256.npy")
@@ -1231,9 +1222,6 @@ def gopro_splits(root: PathLike, *, gt_size: Optional[int] = 256, augment: Optio
     val_idx, test_idx = half_split(len(test))
     return {"train": PairedFolderDataset(tb, ts, scale=1, gt_size=gt_size, augment=augment, repeat=repeat),
             "val": Subset(test, val_idx), "test": Subset(test, test_idx)}
-
-
-__all__ += ["DegradedCropDataset"]
 
 
 class DegradedCropDataset(Dataset):

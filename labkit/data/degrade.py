@@ -28,11 +28,9 @@ import numpy as np
 import torch
 
 __all__ = [
-    "imresize",
-    "bicubic_downsample",
-    "bicubic_upsample",
-    "crop_to_multiple",
-    "to_grayscale",
+    "imresize", "bicubic_downsample", "bicubic_upsample", "crop_to_multiple", "to_grayscale", "MASK_KINDS",
+    "random_mask", "inpainting_input", "mask_from_pair", "add_flare", "poisson_gaussian_noise",
+    "trajectory_kernel", "motion_blur",
 ]
 
 
@@ -513,7 +511,6 @@ def mask_from_pair(lq_gray: np.ndarray, gt: np.ndarray, *, tol: float = 0.1, min
     return ~drop_small(~m)  # holes smaller than min_size are filled
 
 
-__all__ += ["MASK_KINDS", "random_mask", "inpainting_input", "mask_from_pair"]
 # 001: light scatter (lens flare), a documented synthetic generator
 # ----------------------------------------------------------------------------------------------
 
@@ -656,8 +653,6 @@ def add_flare(
     return flared.astype(np.float32), layer
 # 004 (NAFNet): realistic synthetic noise and motion blur for the bundled photos
 # ----------------------------------------------------------------------------------------------
-
-__all__ += ["poisson_gaussian_noise", "trajectory_kernel", "motion_blur"]
 
 
 def _rng(seed: Any) -> np.random.Generator:
