@@ -4,8 +4,19 @@
   hub cache, ``torch.hub.get_dir()/checkpoints``, with an optional sha256 check), always with
   ``torch.load(..., weights_only=True)`` (no arbitrary code from pickles). It unwraps BasicSR's
   ``params_ema`` / ``params`` and the common ``state_dict`` / ``model`` wrappers, strips the
-  ``module.`` prefix DataParallel adds, applies key converters (e.g. old ESRGAN layouts) and loads
-  with clear errors.
+  ``module.`` prefix DataParallel adds, applies explicit key converters, and then recognises the
+  key layout of the file on its own: the model's own layout (BasicSR's) first, then each layout
+  the model class lists in ``official_layouts`` (a mapping ``name -> converter to our layout``),
+  the way spandrel recognises architectures from their keys. So the ESRGAN repository's
+  ``RRDB_PSNR_x4.pth`` loads with one line, strictly, and no ``converters=``::
+
+      load_weights(RRDBNet(num_feat=64, num_block=23, num_grow_ch=32, scale=4), "RRDB_PSNR_x4.pth")
+
+  When no layout fits, :class:`WeightsMismatchError` names the file, the model class and the
+  closest known layout, with a few of its missing / unexpected keys.
+- Key converters between layouts: :func:`rrdb_to_basicsr` / :func:`rrdb_from_basicsr` (ESRGAN
+  repository and its oldest ``model.N`` files <-> BasicSR), :func:`edsr_to_basicsr` (EDSR-PyTorch
+  -> BasicSR).
 - :func:`atomic_save` / :func:`save_state_dict`: write to a temp file in the same folder, fsync,
   ``os.replace`` -- a crash never leaves a half-written checkpoint under the final name.
 """
@@ -31,10 +42,12 @@ __all__ = [
     "rrdb_from_basicsr",
     "rrdb_layout",
     "rrdb_to_basicsr",
+    "edsr_to_basicsr",
     "WeightsMismatchError",
     "atomic_save",
     "load_state_dict_file",
     "load_weights",
+    "official_layouts",
     "resolve_weights",
     "save_state_dict",
     "unwrap_state_dict",
@@ -58,10 +71,11 @@ class WeightsSource(NamedTuple):
 
 
 #: Named official checkpoints: ``name -> WeightsSource`` (a plain ``(url, sha256)`` pair works too),
-#: so that a notebook can write ``load_weights(model, 'rrdb_psnr_x4', converters=[rrdb_to_basicsr])``.
+#: so that a notebook can write ``load_weights(models.build('rrdbnet_x4'), 'rrdb_psnr_x4')``.
 #: The ESRGAN repository's own ``RRDB_PSNR_x4.pth`` sits in a Google Drive folder without a file
-#: link; BasicSR re-released the same DF2K PSNR-oriented weights in its own layout (below), and a
-#: local copy of either file loads through :func:`rrdb_to_basicsr`.
+#: link; BasicSR re-released the same DF2K PSNR-oriented weights in its own layout (below). A
+#: local copy of either file loads the same way, with no ``converters=``: RRDBNet lists the ESRGAN
+#: layouts in its ``official_layouts``.
 NAMED_WEIGHTS: dict[str, WeightsSource | tuple[str, str | None]] = {
     "rrdb_psnr_x4": WeightsSource(
         "https://drive.google.com/uc?id=1swaV5iBMFfg-DL6ZyiARztbhutDCWXMM", "150ff491",
@@ -84,7 +98,16 @@ _URL_SCHEMES = ("http://", "https://", "file://")
 
 
 class WeightsMismatchError(ValueError):
-    """The checkpoint's keys or shapes do not fit the model (message lists them and the file)."""
+    """The checkpoint's keys or shapes do not fit the model.
+
+    The message names the file, the model class and the closest known layout, and lists a few
+    missing / unexpected keys and shape mismatches of that layout. ``closest`` holds the layout's
+    name (``'own'`` for the model's own layout, else a key of the class's ``official_layouts``).
+    """
+
+    def __init__(self, message: str, closest: str | None = None) -> None:
+        super().__init__(message)
+        self.closest = closest
 
 
 def _is_url(s: str) -> bool:
@@ -232,8 +255,13 @@ def unwrap_state_dict(obj: Any, key: str | None = "auto", source: str = "checkpo
             for k, v in obj.items()}
 
 
-def _mismatch_report(model: nn.Module, state: Mapping, strict: bool) -> tuple[str, bool]:
-    own = model.state_dict()
+def _few(keys: list[str], n: int = 5) -> str:
+    more = f" ... (+{len(keys) - n} more)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def _mismatch_report(own: Mapping[str, torch.Tensor], state: Mapping, strict: bool) -> tuple[str, bool]:
+    """Lines listing missing / unexpected keys (strict) and shape mismatches; and whether it fails."""
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [
@@ -243,20 +271,36 @@ def _mismatch_report(model: nn.Module, state: Mapping, strict: bool) -> tuple[st
     ]
     bad = bool(shapes) or (strict and bool(missing or unexpected))
     lines = []
-
-    def few(keys: list[str]) -> str:
-        more = f" ... (+{len(keys) - 5} more)" if len(keys) > 5 else ""
-        return ", ".join(keys[:5]) + more
-
     if missing and strict:
-        lines.append(f"missing keys ({len(missing)}): {few(missing)}")
+        lines.append(f"missing keys ({len(missing)}): {_few(missing)}")
     if unexpected and strict:
-        lines.append(f"unexpected keys ({len(unexpected)}): {few(unexpected)}")
+        lines.append(f"unexpected keys ({len(unexpected)}): {_few(unexpected)}")
     if shapes:
         shown = [f"{k}: checkpoint {a} vs model {b}" for k, a, b in shapes[:5]]
         more = f" ... (+{len(shapes) - 5} more)" if len(shapes) > 5 else ""
         lines.append(f"shape mismatches ({len(shapes)}): " + "; ".join(shown) + more)
     return "\n  ".join(lines), bad
+
+
+def _key_overlap(own: Mapping, state: Mapping) -> float:
+    """Shared key names over all key names (Jaccard index): 1.0 when the key sets are equal."""
+    return len(own.keys() & state.keys()) / max(1, len(own.keys() | state.keys()))
+
+
+def official_layouts(model: nn.Module) -> dict[str, Callable[[Mapping], Mapping]]:
+    """The key layouts ``model`` loads besides its own: ``model.official_layouts`` or ``{}``.
+
+    The protocol (read by :func:`load_weights`): a model class may define ``official_layouts``, a
+    mapping ``layout name -> converter``, as a class attribute, or as a property when the
+    conversion depends on the instance's settings (EDSR's mean shift). A converter takes a state
+    dict in that layout and returns it in the model's own layout; keys it does not know pass
+    through unchanged (so a dict in another layout comes back unchanged, and a strict load lists
+    those keys). It raises ValueError for a file in its layout that the model cannot use as built.
+    """
+    layouts = getattr(model, "official_layouts", None) or {}
+    if not isinstance(layouts, Mapping):
+        raise TypeError(f"{type(model).__name__}.official_layouts must be a mapping name -> converter")
+    return dict(layouts)
 
 
 def load_weights(
@@ -269,10 +313,25 @@ def load_weights(
     converters: Iterable[Callable[[dict], Mapping]] = (),
     map_location: Any = "cpu",
 ) -> nn.Module:
-    """Load a checkpoint into ``model`` (in place) and return the model.
+    """Load a checkpoint into ``model`` (in place), whichever known key layout it uses; return the model.
+
+    ``load_weights(RRDBNet(num_feat=64, num_block=23, num_grow_ch=32, scale=4), "RRDB_PSNR_x4.pth")``
+    loads the ESRGAN repository's file strictly, as it loads BasicSR's release of the same weights.
+
+    Steps: read the file (``weights_only=True``); unwrap ``params_ema`` / ``params`` / ... and strip
+    ``module.``; apply ``converters`` in order; then pick the layout. The state dict is tried as it
+    is (the model's own layout, BasicSR's names) and converted by each entry of the model's
+    ``official_layouts`` (see :func:`official_layouts`); the candidate whose key names overlap the
+    model's most wins (the model's own layout on a tie). It loads when it fits: with ``strict=True``
+    the exact key set, either way no shape mismatch.
+
+    Layouts known today: RRDBNet ``'esrgan'`` (ESRGAN repository: ``RRDB_trunk``, ``trunk_conv``,
+    ``upconv1/2``, ``HRconv``) and ``'esrgan_old'`` (``model.N``); EDSR ``'edsr_pytorch'``
+    (EDSR-PyTorch: ``head``, ``body.i.body``, ``tail``, ``sub_mean`` / ``add_mean``). SwinIR,
+    NAFNet, HINet, MSRResNet and the discriminators use their official layouts as their own.
 
     Args:
-        model: the network whose ``state_dict`` layout the checkpoint must match.
+        model: the network whose ``state_dict`` the checkpoint must fill.
         path_or_url: a local file, an ``http(s)://`` or ``file://`` URL, or a name in
             :data:`NAMED_WEIGHTS`. URLs are downloaded once into
             ``torch.hub.get_dir()/checkpoints/<basename>`` with ``torch.hub.download_url_to_file``.
@@ -282,7 +341,8 @@ def load_weights(
         sha256: expected SHA-256 of the file, the full hex digest or a prefix (BasicSR / torch hub
             file names carry an 8-hex prefix). Checked for downloads and for local files.
         converters: callables ``state_dict -> state_dict`` applied in order after unwrapping and
-            ``module.`` stripping (e.g. the ESRGAN -> BasicSR RRDB key conversion).
+            ``module.`` stripping, before the layout is recognised (for layouts the model class
+            does not list; the known ones need none).
         map_location: passed to ``torch.load`` (default ``'cpu'``; ``load_state_dict`` then copies
             onto the model's device).
 
@@ -293,11 +353,14 @@ def load_weights(
         RuntimeError: a download that failed (names the URL and how to pass a local file), or a
             file ``torch.load(weights_only=True)`` cannot read.
         ValueError: a sha256 mismatch.
-        WeightsMismatchError (a ValueError): missing / unexpected keys (strict) or shape
-            mismatches, listing a few of each with their shapes and the file.
+        TypeError: a converter that does not return a mapping.
+        WeightsMismatchError (a ValueError): no known layout fits. The message names the file, the
+            model class and the closest layout (``.closest``), with a few of its missing /
+            unexpected keys and shape mismatches; or a layout converter's own objection.
 
     Source: BasicSR ``BaseModel.load_network`` (``params`` / ``params_ema`` wrappers, ``module.``
-    stripping); ``torch.load`` security note on ``weights_only``.
+    stripping); spandrel's key-based architecture detection (the idea of recognising a layout from
+    its keys); ``torch.load`` security note on ``weights_only``.
     """
     location, named_sha = resolve_weights(path_or_url)
     sha256 = sha256 or named_sha
@@ -316,11 +379,35 @@ def load_weights(
         state = conv(dict(state))
         if not isinstance(state, Mapping):
             raise TypeError(f"converter {conv!r} returned {type(state).__name__}, not a mapping")
-    report, bad = _mismatch_report(model, state, strict)
+
+    where = file if file == source else f"{file} (from {source})"
+    cls = type(model).__name__
+    own = model.state_dict()
+    candidates: dict[str, Mapping] = {"own": state}
+    for name, convert in official_layouts(model).items():
+        try:
+            candidates[name] = convert(dict(state))
+        except ValueError as e:
+            raise WeightsMismatchError(f"weights in {where} are in {cls}'s {name!r} layout but: {e}", name) from e
+    best = max(candidates, key=lambda name: _key_overlap(own, candidates[name]))  # first wins a tie
+    state = candidates[best]
+    report, bad = _mismatch_report(own, state, strict)
     if bad:
-        where = file if file == source else f"{file} (from {source})"
+        shared = len(own.keys() & state.keys())
+        if strict and own.keys() != state.keys() and len(candidates) > 1:
+            head = (f"its keys fit none of {cls}'s known layouts ({', '.join(candidates)}); "
+                    f"closest: {best!r} layout, {shared} of the model's {len(own)} keys present")
+        elif strict and own.keys() != state.keys():
+            head = f"{shared} of the model's {len(own)} keys present ({cls} knows no other layout)"
+        else:
+            head = (f"the keys are in {cls}'s {best!r} layout but shapes differ: was the model built "
+                    "with other settings than the checkpoint?")
+        if shared < len(own) / 2:
+            tops = list(dict.fromkeys(str(k).split(".")[0] for k in state))
+            head += (f"\n  fewer than half the keys match: a checkpoint of another architecture or "
+                     f"configuration? (its top-level names: {_few(tops, 8)})")
         raise WeightsMismatchError(
-            f"weights in {where} do not fit {type(model).__name__} (strict={strict}):\n  {report}"
+            f"weights in {where} do not fit {cls} (strict={strict}): {head}\n  {report}", best
         )
     model.load_state_dict(state, strict=strict)
     return model
@@ -379,33 +466,47 @@ def rrdb_layout(state: Mapping[str, Any]) -> str:
     raise ValueError(f"not an RRDBNet state dict (keys: {keys[:6]}...)")
 
 
-def rrdb_to_basicsr(state: Mapping[str, Any]) -> dict[str, Any]:
+def rrdb_to_basicsr(
+    state: Mapping[str, Any], layout: str | None = None, *, keep_unknown: bool = False
+) -> dict[str, Any]:
     """Rename an ESRGAN-repository or oldest-ESRGAN RRDBNet state dict to BasicSR's layout.
 
     ``RRDB_trunk.i.RDBk.convj`` -> ``body.i.rdbk.convj``, ``trunk_conv`` -> ``conv_body``,
     ``upconv1/2`` -> ``conv_up1/2``, ``HRconv`` -> ``conv_hr``; in the oldest files
     ``model.0`` -> ``conv_first``, ``model.1.sub.i.RDBk.convj.0`` -> ``body.i.rdbk.convj``,
     ``model.1.sub.<num_block>`` -> ``conv_body``, ``model.3/6/8/10`` -> ``conv_up1/conv_up2/conv_hr/
-    conv_last``. A BasicSR dict is returned unchanged, so the converter is safe to pass always:
-    ``load_weights(RRDBNet(), path, converters=[rrdb_to_basicsr])``. Tensors are not copied.
+    conv_last``. A BasicSR dict is returned unchanged. Tensors are not copied.
 
-    Raises ValueError for a dict in none of the three layouts or a key the layout does not have.
+    :func:`load_weights` applies it on its own (``RRDBNet.official_layouts``), so
+    ``load_weights(RRDBNet(), 'RRDB_PSNR_x4.pth')`` needs no converter; passing
+    ``converters=[rrdb_to_basicsr]`` still works.
+
+    Args:
+        state: the state dict.
+        layout: ``'esrgan'``, ``'esrgan_old'`` or ``'basicsr'``; ``None`` detects it
+            (:func:`rrdb_layout`).
+        keep_unknown: pass keys the layout does not have through unchanged instead of raising
+            (what :func:`load_weights` uses to score candidate layouts of any state dict).
+
+    Raises ValueError for a dict in none of the three layouts (``layout=None``), an unknown
+    ``layout``, or (unless ``keep_unknown``) a key the layout does not have.
     Source: ESRGAN ``RRDBNet_arch.py`` / ``architecture.py`` and ``transer_RRDB_models.py``;
     BasicSR ``rrdbnet_arch.py``.
     """
-    layout = rrdb_layout(state)
+    layout = rrdb_layout(state) if layout is None else layout
+    if layout not in ("basicsr", "esrgan", "esrgan_old"):
+        raise ValueError(f"layout must be 'basicsr', 'esrgan' or 'esrgan_old', got {layout!r}")
     if layout == "basicsr":
         return dict(state)
     out: dict[str, Any] = {}
     for k, v in state.items():
+        new = None
         if layout == "esrgan":
             m = _ESRGAN_BLOCK.match(k)
+            head, _, kind = k.rpartition(".")
             if m:
                 new = f"body.{m[1]}.rdb{m[2]}.{m[3]}.{m[4]}"
-            else:
-                head, _, kind = k.rpartition(".")
-                if head not in (*_ESRGAN_TOP, "conv_first", "conv_last"):
-                    raise ValueError(f"unexpected key {k!r} in an ESRGAN-layout RRDBNet state dict")
+            elif head in (*_ESRGAN_TOP, "conv_first", "conv_last") and kind in ("weight", "bias"):
                 new = f"{_ESRGAN_TOP.get(head, head)}.{kind}"
         else:
             m, t, top = _OLD_BLOCK.match(k), _OLD_TRUNK.match(k), _OLD_TOP_KEY.match(k)
@@ -415,9 +516,10 @@ def rrdb_to_basicsr(state: Mapping[str, Any]) -> dict[str, Any]:
                 new = f"conv_body.{t[2]}"
             elif top and top[1] in _OLD_TOP:
                 new = f"{_OLD_TOP[top[1]]}.{top[2]}"
-            else:
-                raise ValueError(f"unexpected key {k!r} in an old-ESRGAN (model.N) RRDBNet state dict")
-        out[new] = v
+        if new is None and not keep_unknown:
+            what = "an ESRGAN-layout" if layout == "esrgan" else "an old-ESRGAN (model.N)"
+            raise ValueError(f"unexpected key {k!r} in {what} RRDBNet state dict")
+        out[new or k] = v
     return out
 
 
@@ -446,5 +548,86 @@ def rrdb_from_basicsr(state: Mapping[str, Any], layout: str = "esrgan") -> dict[
             new = f"model.1.sub.{num_block}.{kind}"
         else:
             new = f"model.{top_old[head]}.{kind}"
+        out[new] = v
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# EDSR key layout (EDSR-PyTorch -> BasicSR)
+# --------------------------------------------------------------------------------------------------
+
+_EDSR_BLOCK = re.compile(r"^body\.(\d+)\.body\.([02])\.(weight|bias)$")
+_EDSR_BODY_END = re.compile(r"^body\.(\d+)\.(weight|bias)$")
+_EDSR_UP = re.compile(r"^tail\.0\.(\d+)\.(weight|bias)$")
+_EDSR_TOP = {"head.0": "conv_first", "tail.1": "conv_last"}
+
+
+def edsr_to_basicsr(
+    state: Mapping[str, Any],
+    *,
+    img_range: float | None = None,
+    rgb_mean: tuple[float, float, float] | None = None,
+    keep_unknown: bool = False,
+) -> dict[str, Any]:
+    """Rename an EDSR-PyTorch state dict (the official ``edsr_baseline_x4-6b446fab.pt`` ...) to BasicSR's.
+
+    Maps ``head.0`` -> ``conv_first``, ``body.i.body.0/2`` -> ``body.i.conv1/conv2``, ``body.N``
+    (the conv after the N blocks) -> ``conv_after_body``, ``tail.0.j`` -> ``upsample.j`` (the
+    sub-pixel convs, same indices), ``tail.1`` -> ``conv_last``, and drops ``sub_mean`` /
+    ``add_mean``. Those two are EDSR-PyTorch's fixed ``MeanShift`` 1x1 convs (identity weight, bias
+    ``-/+ rgb_range * rgb_mean``, DIV2K's mean, ``rgb_range`` 255 for every released model) on
+    images in [0, rgb_range]. Labkit's :class:`~labkit.models.EDSR` takes [0, 1] images and computes
+    ``(x - rgb_mean) * img_range`` instead, which is the same thing when ``img_range`` equals the
+    file's ``rgb_range``: so build ``EDSR(num_feat=n_feats, num_block=n_resblocks, upscale=scale,
+    res_scale=res_scale)`` (res_scale 0.1 for the large model) with the default ``img_range=255``
+    and ``rgb_mean`` (DIV2K's), and the outputs equal EDSR-PyTorch's divided by 255.
+
+    Args:
+        state: the state dict.
+        img_range / rgb_mean: the target model's; when both are given the file's ``sub_mean`` /
+            ``add_mean`` must equal ``-/+ img_range * rgb_mean`` with identity weights (rgb_std 1).
+            :func:`load_weights` passes EDSR's own (``EDSR.official_layouts``).
+        keep_unknown: pass keys EDSR-PyTorch does not have through unchanged instead of raising.
+
+    Raises ValueError for a key EDSR-PyTorch's EDSR does not have (unless ``keep_unknown``) or a
+    mean shift that differs from ``img_range * rgb_mean`` (the message gives both).
+    Source: EDSR-PyTorch ``src/model/edsr.py`` / ``common.py`` (``MeanShift``, ``ResBlock``,
+    ``Upsampler``); BasicSR ``edsr_arch.py`` and ``scripts/model_conversion/convert_models.py``.
+    """
+    if img_range is not None and rgb_mean is not None:
+        expected = torch.tensor(rgb_mean, dtype=torch.float64) * img_range
+        for name, sign in (("sub_mean", -1.0), ("add_mean", 1.0)):
+            w, b = state.get(f"{name}.weight"), state.get(f"{name}.bias")
+            if w is None or b is None:
+                continue
+            eye = torch.eye(3, dtype=torch.float64).view(3, 3, 1, 1)
+            if w.shape != eye.shape or not torch.allclose(w.double(), eye, atol=1e-4):
+                raise ValueError(f"{name}.weight is not the identity (a MeanShift with rgb_std != 1); "
+                                 "labkit's EDSR has no rgb_std")
+            if b.shape != (3,) or not torch.allclose(sign * b.double(), expected, rtol=1e-4, atol=1e-3):
+                raise ValueError(
+                    f"{name}.bias is {[round(x, 4) for x in b.tolist()]} (rgb_range * rgb_mean of the file) "
+                    f"but the model's img_range * rgb_mean is {[round(x, 4) for x in expected.tolist()]}: "
+                    "build EDSR with img_range = the file's rgb_range (255 for the released models) "
+                    "and rgb_mean = its mean"
+                )
+    out: dict[str, Any] = {}
+    for k, v in state.items():
+        head, _, kind = k.rpartition(".")
+        block, end, up = _EDSR_BLOCK.match(k), _EDSR_BODY_END.match(k), _EDSR_UP.match(k)
+        if head in ("sub_mean", "add_mean") and kind in ("weight", "bias"):
+            continue
+        if block:
+            new = f"body.{block[1]}.conv{1 if block[2] == '0' else 2}.{block[3]}"
+        elif end:
+            new = f"conv_after_body.{end[2]}"
+        elif up:
+            new = f"upsample.{up[1]}.{up[2]}"
+        elif head in _EDSR_TOP and kind in ("weight", "bias"):
+            new = f"{_EDSR_TOP[head]}.{kind}"
+        elif keep_unknown:
+            new = k
+        else:
+            raise ValueError(f"unexpected key {k!r} in an EDSR-PyTorch EDSR state dict")
         out[new] = v
     return out

@@ -114,6 +114,88 @@ def test_every_rrdb_layout_loads_strictly_and_gives_identical_outputs(tmp_path, 
         assert torch.equal(src(x), dst(x))
 
 
+@pytest.mark.parametrize("layout,wrap", [("esrgan", None), ("esrgan_old", None), ("esrgan", "params"),
+                                         ("esrgan_old", "params_ema"), ("esrgan", "module")])
+def test_official_rrdb_layouts_load_with_no_converter(tmp_path, layout, wrap):
+    """Issue 11: RRDBNet recognises its official layouts (``official_layouts``), no converters= needed."""
+    src, dst = _small(0), _small(1)
+    sd = src.state_dict()
+    official = _to_esrgan_by_hand(sd) if layout == "esrgan" else _to_old_by_hand(sd, num_block=2)
+    obj = {None: official, "params": {"params": official},
+           "params_ema": {"params_ema": official, "params": _to_old_by_hand(_small(7).state_dict(), 2)},
+           "module": {f"module.{k}": v for k, v in official.items()}}[wrap]
+    path = tmp_path / f"{layout}.pth"
+    torch.save(obj, path)
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        assert not torch.equal(src(x), dst(x))
+        assert load_weights(dst, path) is dst  # strict=True is the default
+        assert torch.equal(src(x), dst(x))
+
+
+def test_full_size_rrdb_psnr_x4_in_esrgan_layout_loads_in_one_line(tmp_path):
+    """The issue's done-when, literally: the ESRGAN repository's RRDB_PSNR_x4.pth layout, (64, 23, 32)."""
+    from labkit.models import RRDBNet
+
+    torch.manual_seed(0)
+    src = RRDBNet(num_feat=64, num_block=23, num_grow_ch=32, scale=4)
+    path = tmp_path / "RRDB_PSNR_x4.pth"
+    torch.save(_to_esrgan_by_hand(src.state_dict()), path)
+    assert "RRDB_trunk.22.RDB3.conv5.weight" in torch.load(path, weights_only=True)
+    dst = weights.load_weights(RRDBNet(num_feat=64, num_block=23, num_grow_ch=32, scale=4), str(path))
+    ref = src.state_dict()
+    assert all(torch.equal(v, ref[k]) for k, v in dst.state_dict().items())
+
+
+def test_truncated_esrgan_file_names_the_closest_layout_and_missing_keys(tmp_path):
+    official = _to_esrgan_by_hand(_small(0).state_dict())
+    truncated = {k: v for k, v in official.items() if not k.startswith("RRDB_trunk.1.")}  # one block lost
+    path = tmp_path / "RRDB_truncated.pth"
+    torch.save(truncated, path)
+    with pytest.raises(weights.WeightsMismatchError) as err:
+        load_weights(_small(1), path)
+    msg = str(err.value)
+    assert err.value.closest == "esrgan"
+    assert "closest: 'esrgan' layout" in msg and "RRDBNet" in msg and str(path) in msg
+    assert "missing keys (30): body.1.rdb1.conv1.weight" in msg  # 3 RDBs x 5 convs x (weight, bias)
+    # an extra key in an otherwise ESRGAN file: still the ESRGAN layout, the key listed as unexpected
+    extra = {**official, "extra_conv.weight": torch.zeros(1)}
+    torch.save(extra, path)
+    with pytest.raises(weights.WeightsMismatchError, match=r"(?s)closest: 'esrgan'.*unexpected keys \(1\): extra_conv"):
+        load_weights(_small(1), path)
+    # strict=False loads the ESRGAN dict's known keys and ignores the extra one
+    dst = load_weights(_small(1), path, strict=False)
+    assert torch.equal(dst.conv_body.weight, official["trunk_conv.weight"])
+
+
+def test_swinir_state_dict_into_rrdbnet_is_none_of_its_layouts(tmp_path):
+    swinir = models.SwinIR(upscale=4, img_size=16, window_size=4, depths=[2], embed_dim=16, num_heads=[2])
+    path = tmp_path / "swinir_x4.pth"
+    torch.save({"params": swinir.state_dict()}, path)
+    with pytest.raises(weights.WeightsMismatchError) as err:
+        load_weights(_small(0), path)
+    msg = str(err.value)
+    assert "none of RRDBNet's known layouts (own, esrgan, esrgan_old)" in msg and str(path) in msg
+    assert "fewer than half the keys match" in msg and "patch_embed" in msg
+    # a model of another configuration: the layout is recognised, the shapes are what differs
+    path = tmp_path / "wide.pth"
+    torch.save(_to_esrgan_by_hand(models.RRDBNet(num_feat=16, num_block=2, num_grow_ch=4).state_dict()), path)
+    with pytest.raises(weights.WeightsMismatchError, match=r"'esrgan' layout but shapes differ(?s:.*)conv_first.weight"):
+        load_weights(_small(0), path)
+
+
+def test_rrdb_to_basicsr_with_a_layout_can_keep_unknown_keys():
+    sd = _small(0).state_dict()
+    official = {**_to_esrgan_by_hand(sd), "extra.weight": torch.zeros(1)}
+    out = rrdb_to_basicsr(official, "esrgan", keep_unknown=True)
+    assert out == {**sd, "extra.weight": official["extra.weight"]}
+    assert rrdb_to_basicsr(sd, "esrgan_old", keep_unknown=True) == sd  # another layout passes through
+    with pytest.raises(ValueError, match="extra.weight"):
+        rrdb_to_basicsr(official, "esrgan")
+    with pytest.raises(ValueError, match="layout must be"):
+        rrdb_to_basicsr(sd, "keras")
+
+
 def test_rrdb_from_basicsr_inverts_the_converter():
     sd = _small(0).state_dict()
     assert weights.rrdb_from_basicsr(sd, "esrgan") == _to_esrgan_by_hand(sd)

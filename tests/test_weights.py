@@ -190,3 +190,98 @@ def test_save_state_dict_is_atomic_and_weights_only(tmp_path, monkeypatch):
         atomic_save({"x": torch.zeros(1)}, path)
     assert path.read_bytes() == before
     assert sorted(os.listdir(path.parent)) == ["best.pth"]
+
+
+# ------------------------------------------------------------------------------ official layouts
+
+
+class _MeanShift(nn.Conv2d):
+    """EDSR-PyTorch's ``common.MeanShift`` (rgb_std 1): a fixed 1x1 conv adding sign * rgb_range * mean."""
+
+    def __init__(self, rgb_range: float, sign: float) -> None:
+        super().__init__(3, 3, 1)
+        self.weight.data = torch.eye(3).view(3, 3, 1, 1)
+        self.bias.data = sign * rgb_range * torch.tensor([0.4488, 0.4371, 0.4040])
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, n: int, res_scale: float) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(n, n, 3, 1, 1), nn.ReLU(True), nn.Conv2d(n, n, 3, 1, 1))
+        self.res_scale = res_scale
+
+    def forward(self, x):
+        return x + self.body(x) * self.res_scale
+
+
+class _EDSRPyTorch(nn.Module):
+    """EDSR-PyTorch's ``src/model/edsr.py`` structure (its key names), on images in [0, rgb_range]."""
+
+    def __init__(self, n_feats: int, n_resblocks: int, scale: int, res_scale: float = 1.0, rgb_range: float = 255):
+        super().__init__()
+        self.sub_mean, self.add_mean = _MeanShift(rgb_range, -1), _MeanShift(rgb_range, 1)
+        self.head = nn.Sequential(nn.Conv2d(3, n_feats, 3, 1, 1))
+        self.body = nn.Sequential(*[_ResBlock(n_feats, res_scale) for _ in range(n_resblocks)],
+                                  nn.Conv2d(n_feats, n_feats, 3, 1, 1))
+        up = []
+        for r in [3] if scale == 3 else [2] * (scale.bit_length() - 1):
+            up += [nn.Conv2d(n_feats, r * r * n_feats, 3, 1, 1), nn.PixelShuffle(r)]
+        self.tail = nn.Sequential(nn.Sequential(*up), nn.Conv2d(n_feats, 3, 3, 1, 1))
+
+    def forward(self, x):
+        x = self.head(self.sub_mean(x))
+        return self.add_mean(self.tail(self.body(x) + x))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_edsr_pytorch_layout_loads_with_no_converter_and_gives_its_outputs(tmp_path, scale):
+    from labkit.models import EDSR
+
+    torch.manual_seed(0)
+    official = _EDSRPyTorch(n_feats=8, n_resblocks=2, scale=scale, res_scale=0.1).eval()
+    sd = official.state_dict()
+    assert {"sub_mean.bias", "head.0.weight", "body.1.body.2.weight", "body.2.weight", "tail.1.bias"} <= set(sd)
+    path = tmp_path / f"edsr_x{scale}.pt"
+    torch.save(sd, path)
+    net = load_weights(EDSR(num_feat=8, num_block=2, upscale=scale, res_scale=0.1), path).eval()
+    assert torch.equal(net.conv_after_body.weight, sd["body.2.weight"])
+    x = torch.rand(1, 3, 9, 7)
+    with torch.no_grad():
+        ours, theirs = net(x), official(x * 255) / 255  # EDSR-PyTorch works on [0, 255]
+    assert ours.shape == theirs.shape == (1, 3, 9 * scale, 7 * scale)
+    assert torch.allclose(ours, theirs, atol=1e-5), (ours - theirs).abs().max()
+
+
+def test_edsr_pytorch_mean_shift_must_match_img_range(tmp_path):
+    from labkit.models import EDSR
+
+    path = tmp_path / "edsr_baseline_x2.pt"
+    torch.save(_EDSRPyTorch(n_feats=8, n_resblocks=1, scale=2).state_dict(), path)
+    with pytest.raises(WeightsMismatchError, match="'edsr_pytorch' layout but: sub_mean.bias.*img_range") as err:
+        load_weights(EDSR(num_feat=8, num_block=1, upscale=2, img_range=1.0), path)
+    assert err.value.closest == "edsr_pytorch" and str(path) in str(err.value)
+    # a file trained with rgb_range 1 loads into a model built with img_range 1
+    torch.save(_EDSRPyTorch(n_feats=8, n_resblocks=1, scale=2, rgb_range=1).state_dict(), path)
+    load_weights(EDSR(num_feat=8, num_block=1, upscale=2, img_range=1.0), path)
+
+
+def test_edsr_to_basicsr_names_unknown_keys_and_keeps_basicsr_dicts():
+    from labkit.models import EDSR
+
+    official = _EDSRPyTorch(n_feats=8, n_resblocks=1, scale=2).state_dict()
+    with pytest.raises(ValueError, match="'head.1.weight'"):
+        weights.edsr_to_basicsr({**official, "head.1.weight": torch.zeros(1)})
+    ours = EDSR(num_feat=8, num_block=1, upscale=2).state_dict()
+    assert weights.edsr_to_basicsr(ours, keep_unknown=True).keys() == ours.keys()
+    assert weights.edsr_to_basicsr(official).keys() == ours.keys()
+
+
+def test_models_without_other_layouts_say_so(tmp_path):
+    sd = _net(0).state_dict()
+    sd["head.weight"] = sd.pop("conv_first.weight")
+    path = tmp_path / "other.pth"
+    torch.save(sd, path)
+    with pytest.raises(WeightsMismatchError, match="knows no other layout") as err:
+        load_weights(_net(1), path)
+    assert err.value.closest == "own"
+    assert weights.official_layouts(_net(0)) == {}

@@ -5,8 +5,9 @@ Wang et al., "ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks"
 ``conv_first``, ``body.{i}.rdb{1,2,3}.conv{1..5}``, ``conv_body``, ``conv_up1``, ``conv_up2``,
 ``conv_hr``, ``conv_last`` (every conv with a bias), so BasicSR's ESRGAN / Real-ESRGAN files load
 with ``strict=True``. The ESRGAN repository's own files (``RRDB_PSNR_x4.pth``: ``RRDB_trunk``,
-``trunk_conv``, ``upconv1`` ...; the oldest ``model.N`` files) load through the key converters of
-:mod:`labkit.weights`.
+``trunk_conv``, ``upconv1`` ...; the oldest ``model.N`` files) load with no extra argument too:
+``RRDBNet.official_layouts`` lists their key converters, which :func:`labkit.weights.load_weights`
+applies when it recognises the layout.
 
 Parameter counts (num_feat 64, num_block 23, num_grow_ch 32; REFERENCE.md): x4 16,697,987;
 x2 16,703,171 (x2 and x1 fold the input with pixel-unshuffle, 4x / 16x the input channels, and keep
@@ -15,9 +16,13 @@ the two x2 upsampling stages, as Real-ESRGAN's x2 model does).
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from labkit.weights import rrdb_to_basicsr
 
 __all__ = ["ResidualDenseBlock", "RRDB", "RRDBNet"]
 
@@ -86,7 +91,17 @@ class RRDBNet(nn.Module):
 
     Upsampling is nearest-neighbour x2 then a 3x3 conv, twice (``conv_up1``, ``conv_up2``), as the
     paper's generator; then ``conv_hr`` and ``conv_last``.
+
+    Checkpoints: BasicSR's layout is the class's own; ``official_layouts`` adds the ESRGAN
+    repository's (``RRDB_PSNR_x4.pth``) and its oldest ``model.N`` files, so
+    ``load_weights(RRDBNet(), path)`` loads any of the three strictly (:func:`labkit.weights.load_weights`).
     """
+
+    #: Key layouts of official files besides our own (BasicSR): name -> converter to ours.
+    official_layouts = {
+        "esrgan": partial(rrdb_to_basicsr, layout="esrgan", keep_unknown=True),
+        "esrgan_old": partial(rrdb_to_basicsr, layout="esrgan_old", keep_unknown=True),
+    }
 
     def __init__(
         self,
