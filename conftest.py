@@ -9,3 +9,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("LABKIT_PROFILE", "smoke")
 # Notebook runs under test write to a scratch folder, never into the user's runs/.
 os.environ.setdefault("LABKIT_RUNS", tempfile.mkdtemp(prefix="labkit-test-runs-"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "after_notebooks: runs after nbval has executed the notebooks (drift checks)")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked ``after_notebooks`` run last, once nbval has executed (and measured) the notebooks."""
+    late = [item for item in items if item.get_closest_marker("after_notebooks")]
+    items[:] = [item for item in items if not item.get_closest_marker("after_notebooks")] + late

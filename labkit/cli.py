@@ -1,4 +1,7 @@
-"""Command line: ``labkit run``, ``labkit list``, ``labkit report``.
+"""Command line: ``labkit run``, ``labkit list``, ``labkit report``, ``labkit drift``.
+
+``labkit drift`` compares a run folder's headline numbers with the outputs committed in the notebooks
+(:func:`labkit.report.check_drift`) and exits 1 if any moved by more than its tolerance.
 
 ``labkit run [NB ...] --profile smoke|full -p key=value --out DIR`` executes the course notebooks
 headlessly with papermill, one after the other, each into ``DIR/<notebook>.ipynb`` with its run
@@ -261,6 +264,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_drift(args: argparse.Namespace) -> int:
+    root = Path(args.out) if args.out else env.runs_dir() / args.profile
+    results = report.check_drift(root, Path(args.notebooks_dir))
+    if not results:
+        print(f"no run of a committed notebook under {root}: run `labkit run --profile {args.profile}` first",
+              file=sys.stderr)
+        return 1
+    drifted = 0
+    for name, rows in results.items():
+        bad = [r for r in rows if not r["ok"]]
+        drifted += bool(bad)
+        print(f"{name}: {'DRIFT' if bad else 'ok'} ({len(rows) - len(bad)}/{len(rows)} headline values within tolerance)")
+        for r in rows:
+            tol = "not compared" if r["tolerance"] is None and isinstance(r["committed"], (int, float)) else r["tolerance"]
+            mark = "  " if r["ok"] else "!!"
+            print(f"  {mark} {r['key']}: committed {r['committed']!r}, fresh {r['fresh']!r}"
+                  + (f" (tolerance {tol})" if tol is not None else ""))
+    return 1 if drifted else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Run and report the restoration-lab notebooks.")
     parser.add_argument("--notebooks-dir", default=str(NOTEBOOKS_DIR), help="folder of NN_slug.ipynb notebooks")
@@ -284,6 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--profile", choices=env.PROFILES, default="smoke")
     rep.add_argument("--out", help="run folder (default runs/<profile>/)")
     rep.set_defaults(func=cmd_report)
+
+    dft = sub.add_parser("drift", help="compare runs/<profile>/*/metrics.json headlines with the committed notebooks' outputs")
+    dft.add_argument("--profile", choices=env.PROFILES, default="smoke")
+    dft.add_argument("--out", help="run folder (default runs/<profile>/)")
+    dft.set_defaults(func=cmd_drift)
     return parser
 
 

@@ -32,6 +32,8 @@ from typing import Any, Iterable, Mapping, Sequence
 METRICS_FILE = "metrics.json"
 RUN_SUMMARY_FILE = "run_summary.json"
 REPORT_FILE = "report.md"
+#: The line :func:`save_metrics` prints, and :func:`committed_headline` finds in a notebook's outputs.
+HEADLINE_PREFIX = "headline: "
 
 
 def _plain(value: Any) -> Any:
@@ -77,6 +79,7 @@ def save_metrics(
     headline: Mapping[str, Any],
     tables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     notes: Iterable[str] = (),
+    echo: bool = True,
     **extra: Any,
 ) -> Path:
     """Record a notebook's results as ``<out_dir>/metrics.json`` (see the module docstring).
@@ -90,6 +93,8 @@ def save_metrics(
             and convention in the name, e.g. ``"EDSR PSNR-Y (dB)"``).
         tables: named tables, each a list of row dicts with the same keys.
         notes: free-text lines (which convention, what was skipped and why).
+        echo: also print the headline as one ``headline: {json}`` line. In a committed notebook that
+            line is what :func:`committed_headline` reads back to catch drift.
         extra: anything else JSON-serialisable (configs, histories).
 
     Returns the path written.
@@ -104,7 +109,10 @@ def save_metrics(
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         **extra,
     }
-    return write_json_atomic(Path(out_dir) / METRICS_FILE, record)
+    path = write_json_atomic(Path(out_dir) / METRICS_FILE, record)
+    if echo:
+        print(HEADLINE_PREFIX + json.dumps(_plain(dict(headline)), sort_keys=True))
+    return path
 
 
 def collect(root: str | os.PathLike) -> list[dict[str, Any]]:
@@ -273,3 +281,88 @@ def write_report(root: str | os.PathLike) -> Path:
     tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, out)
     return out
+
+
+# ----------------------------------------------------------------------------- drift
+
+
+#: How far a fresh run's headline number may sit from the committed notebook's before it counts as
+#: drift: (words in the key, absolute tolerance), first match wins. Same seed and machine give
+#: identical numbers (labkit.env.seed_everything); the tolerances allow another CPU's last bits,
+#: and are well below the seed-to-seed spread each notebook reports. Keys naming times or costs
+#: are machine-dependent and not compared (None).
+DRIFT_TOLERANCES: tuple[tuple[tuple[str, ...], float | None], ...] = (
+    (("time", "cost", "seconds", " s)", "speed"), None),
+    (("(db)",), 0.15),
+    (("ssim", "similarity"), 0.01),
+)
+#: Tolerance of any other numeric headline value, relative to the committed one.
+DRIFT_RELATIVE = 0.05
+
+
+def drift_tolerance(key: str, committed: float) -> float | None:
+    """The allowed |fresh - committed| for headline ``key`` (None: not compared); see DRIFT_TOLERANCES."""
+    low = key.lower()
+    for words, tol in DRIFT_TOLERANCES:
+        if any(w in low for w in words):
+            return tol
+    return DRIFT_RELATIVE * max(abs(committed), 1e-12)
+
+
+def committed_headline(notebook: str | os.PathLike) -> dict[str, Any]:
+    """The headline a committed notebook printed (its ``headline: {json}`` output line).
+
+    Raises:
+        FileNotFoundError: no such notebook file.
+        ValueError: the notebook holds no headline line (not executed, or from before the line existed).
+    """
+    path = Path(notebook)
+    if not path.is_file():
+        raise FileNotFoundError(f"notebook not found: {path}")
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in reversed(nb.get("cells", [])):
+        for out in cell.get("outputs", []):
+            text = out.get("text", "")
+            text = "".join(text) if isinstance(text, list) else text
+            for line in text.splitlines():
+                if line.startswith(HEADLINE_PREFIX):
+                    return json.loads(line[len(HEADLINE_PREFIX):])
+    raise ValueError(f"{path} has no '{HEADLINE_PREFIX.strip()}' output line: re-run it (labkit run) and commit it")
+
+
+def compare_headlines(committed: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per committed headline key: committed, fresh, tolerance and ``ok``.
+
+    Numbers are compared within :func:`drift_tolerance` (keys it exempts get ``ok`` True and tolerance
+    None), strings must be equal, and a key missing from ``fresh`` is not ok.
+    """
+    rows = []
+    for key, old in committed.items():
+        new = fresh.get(key)
+        row: dict[str, Any] = {"key": key, "committed": old, "fresh": new, "tolerance": None}
+        if key not in fresh:
+            row["ok"] = False
+        elif isinstance(old, (int, float)) and not isinstance(old, bool) and isinstance(new, (int, float)):
+            tol = drift_tolerance(key, float(old))
+            row["tolerance"] = tol
+            row["ok"] = tol is None or abs(float(new) - float(old)) <= tol + 1e-12
+        else:
+            row["ok"] = old == new
+        rows.append(row)
+    return rows
+
+
+def check_drift(runs: str | os.PathLike, notebooks: str | os.PathLike) -> dict[str, list[dict[str, Any]]]:
+    """Compare every ``<runs>/<notebook>/metrics.json`` with the committed ``<notebooks>/<notebook>.ipynb``.
+
+    Returns ``{notebook: rows of compare_headlines}`` for the notebooks that have both a fresh run and
+    a committed notebook (sweep runs, ``name@key=value``, are skipped).
+    """
+    results = {}
+    for rec in collect(runs):
+        name = rec.get("notebook", "")
+        nb = Path(notebooks) / f"{name}.ipynb"
+        if "@" in str(rec.get("run", "")) or not nb.is_file():
+            continue
+        results[name] = compare_headlines(committed_headline(nb), rec.get("headline", {}))
+    return results

@@ -31,8 +31,13 @@ How the pair stays consistent (:class:`PairedAugment`):
 Seeding: albumentations 2.0.8's ``Compose(seed=s)`` gives *every* transform its own generator
 seeded with the same ``s``, so sibling transforms draw identical numbers (with ``p=0.5``,
 ``HorizontalFlip`` and ``VerticalFlip`` then always fire together). :class:`PairedAugment`
-instead shares one numpy Generator and one ``random.Random`` seeded with ``seed`` across all its
-transforms (``Compose.set_random_state``).
+instead shares one numpy Generator and one ``random.Random`` across all its transforms
+(``Compose.set_random_state``). By default (``seed=None``) that pair is drawn afresh from torch's
+global RNG at every call, like the datasets' random crops: ``labkit.env.seed_everything`` then fixes
+the augmentations, ``labkit.train.fit``'s checkpoints (which save torch's RNG state) resume them
+bit-exactly, and every DataLoader worker (its own torch seed) draws its own. An int ``seed`` gives
+the object a private stream instead (handy outside training: two objects with the same seed repeat
+each other), which a training checkpoint does not save.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from typing import Any
 import albumentations as A
 import cv2
 import numpy as np
+import torch
 
 __all__ = [
     "PairedAugment",
@@ -138,16 +144,19 @@ class PairedAugment:
         transforms: a list of albumentations transforms (containers such as ``A.OneOf`` allowed).
             Pass fresh instances: the composition takes over their random state.
         scale: integer size ratio ``gt / lq`` (1 for restoration, 2/3/4 for SR).
-        seed: int for a reproducible sequence of draws (two instances with the same seed and
-            transforms give the same outputs for the same inputs), or None for fresh entropy.
+        seed: None (default): each call draws its random state from torch's global RNG, so
+            ``torch.manual_seed`` / ``labkit.env.seed_everything`` reproduce the draws, training
+            checkpoints resume them exactly and DataLoader workers differ from each other. An int:
+            a private stream (two instances with the same seed and transforms give the same
+            outputs for the same inputs, whatever torch's RNG does).
 
     Call: ``aug(lq, gt) -> (lq', gt')``. Inputs are HW or HWC numpy arrays, float in [0, 1] or
     uint8, with ``gt.shape[:2] == (scale * lq_h, scale * lq_w)``; outputs keep each input's
     dtype, float ones clipped to [0, 1] (interpolation or colour ops may overshoot).
 
-    Data loaders: every worker process receives a copy of the same generator state; call
-    :meth:`reseed` in a ``worker_init_fn`` (e.g. with the worker's torch seed) or the workers
-    repeat each other's augmentations.
+    Data loaders: with ``seed=None`` nothing is needed. With an int seed every worker process
+    receives a copy of the same private stream; call :meth:`reseed` in a ``worker_init_fn`` or the
+    workers repeat each other's augmentations.
 
     Raises:
         ValueError: ``scale < 1``, transforms that cannot be replayed at another size when
@@ -178,9 +187,16 @@ class PairedAugment:
         return list(self._compose.transforms)
 
     def reseed(self, seed: int | None) -> None:
-        """Restart the random stream: one shared Generator / Random for all transforms."""
+        """Restart the private stream (an int), or follow torch's global RNG from now on (None)."""
         self.seed = seed
-        self._compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
+        if seed is not None:
+            self._compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
+
+    def _draw_state(self) -> None:
+        """With ``seed=None``: one Generator / Random for this call, seeded from torch's RNG."""
+        if self.seed is None:
+            s = int(torch.randint(0, 2**62, (1,), dtype=torch.int64).item())
+            self._compose.set_random_state(np.random.default_rng(s), random.Random(s))
 
     def __call__(self, lq: np.ndarray, gt: np.ndarray) -> Pair:
         lq_w, gt_w = _to_work(lq, "lq"), _to_work(gt, "gt")
@@ -191,6 +207,7 @@ class PairedAugment:
                 f"gt shape {gt.shape} does not match lq shape {lq.shape} at scale {self.scale} "
                 f"(expected gt height/width {expected} and the same channels)"
             )
+        self._draw_state()
         if self.scale == 1:
             out = self._compose(image=lq_w, gt=gt_w)
             lq_out, gt_out = out["image"], out["gt"]
