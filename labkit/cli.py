@@ -278,10 +278,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks.suite import main as bench_main
-
-    return bench_main(["--out", args.out] + (["--quick"] if args.quick else []) if args.out else
-                      (["--quick"] if args.quick else []))
+    try:
+        from benchmarks.suite import main as bench_main
+    except ImportError as exc:
+        raise FileNotFoundError(f"labkit bench needs the repository's benchmarks/ folder on the path "
+                                f"(run it from the checkout): {exc}") from exc
+    return bench_main((["--out", args.out] if args.out else []) + (["--quick"] if args.quick else []))
 
 
 def build_parser() -> argparse.ArgumentParser:
