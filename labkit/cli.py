@@ -1,7 +1,12 @@
-"""Command line: ``labkit run``, ``labkit list``, ``labkit report``, ``labkit drift``.
+"""Command line: ``labkit run``, ``labkit list``, ``labkit report``, ``labkit drift``, ``labkit train``,
+``labkit bench``.
 
 ``labkit drift`` compares a run folder's headline numbers with the outputs committed in the notebooks
 (:func:`labkit.report.check_drift`) and exits 1 if any moved by more than its tolerance.
+
+``labkit train NN --profile smoke|full -p key=value [--out DIR]`` trains one lab from its profile
+(:mod:`labkit.recipes`); under ``torchrun`` it is data-parallel. ``labkit bench`` runs the
+benchmark suite (``benchmarks/``).
 
 ``labkit run [NB ...] --profile smoke|full -p key=value --out DIR`` executes the course notebooks
 headlessly with papermill, one after the other, each into ``DIR/<notebook>.ipynb`` with its run
@@ -282,6 +287,25 @@ def cmd_drift(args: argparse.Namespace) -> int:
             print(f"  {mark} {r['key']}: committed {r['committed']!r}, fresh {r['fresh']!r}"
                   + (f" (tolerance {tol})" if tol is not None else ""))
     return 1 if drifted else 0
+def cmd_train(args: argparse.Namespace) -> int:
+    from labkit import recipes
+
+    params = dict(parse_parameter(p) for p in args.param)
+    history = recipes.run(args.notebook, args.profile, params, out=args.out, resume=not args.no_resume)
+    last = history.epochs[-1] if history.epochs else {}
+    if last and (not os.environ.get("RANK") or os.environ.get("RANK") == "0"):
+        print(f"done: {len(history.epochs)} epoch(s), step {last.get('step')}, train_loss {last.get('train_loss'):.5g}"
+              + (f", val_psnr {last['val_psnr']:.2f} dB" if last.get("val_psnr") is not None else ""))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    try:
+        from benchmarks.suite import main as bench_main
+    except ImportError as exc:
+        raise FileNotFoundError(f"labkit bench needs the repository's benchmarks/ folder on the path "
+                                f"(run it from the checkout): {exc}") from exc
+    return bench_main((["--out", args.out] if args.out else []) + (["--quick"] if args.quick else []))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,6 +336,20 @@ def build_parser() -> argparse.ArgumentParser:
     dft.add_argument("--profile", choices=env.PROFILES, default="smoke")
     dft.add_argument("--out", help="run folder (default runs/<profile>/)")
     dft.set_defaults(func=cmd_drift)
+    tr = sub.add_parser("train", help="train one lab from its profile (the script torchrun launches)")
+    tr.add_argument("notebook", help="lab number, e.g. 02")
+    tr.add_argument("--profile", choices=env.PROFILES, default="smoke")
+    tr.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a profile setting or a run option (net, data_root, seed, max_steps, device, "
+                         "num_workers); repeatable")
+    tr.add_argument("--out", help="checkpoint folder (default runs/<profile>/train_NN/)")
+    tr.add_argument("--no-resume", action="store_true", help="start over instead of resuming last.pth")
+    tr.set_defaults(func=cmd_train)
+
+    be = sub.add_parser("bench", help="the benchmark suite: one JSON and one Markdown table of ratios")
+    be.add_argument("--out", help="output folder (default runs/bench/)")
+    be.add_argument("--quick", action="store_true", help="the smallest sizes and one repeat (seconds)")
+    be.set_defaults(func=cmd_bench)
     return parser
 
 

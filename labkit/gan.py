@@ -41,7 +41,9 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from labkit import distributed
 from labkit.env import pick_device, seed_everything
 from labkit.losses import GANLoss, gradient_penalty
 from labkit.train import (
@@ -51,7 +53,9 @@ from labkit.train import (
     _outputs,
     _progress_bar,
     _read_checkpoint,
+    _restore_rank_rng,
     _rng_state,
+    _set_epoch,
     _set_rng_state,
     _unpack,
     _validate,
@@ -234,6 +238,8 @@ class GANStep:
     @staticmethod
     def _apply(loss: torch.Tensor, net: nn.Module, opt: torch.optim.Optimizer, clip: float | None) -> None:
         loss.backward()
+        if not isinstance(net, DistributedDataParallel):  # DDP averaged during backward already
+            distributed.average_gradients(net)  # no-op in a single process
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
         opt.step()
@@ -377,6 +383,11 @@ def _gan_epoch(generator, discriminator, loader, gan_step, opt_g, opt_d, *, run,
     bar.close()
     if count == 0:
         raise ValueError("the training data produced no batches")
+    if distributed.is_distributed():  # means over every rank's samples
+        keys = sorted(sums)
+        both = distributed.all_reduce_sum(torch.tensor([sums[k] for k in keys] + [float(count)], dtype=torch.float64,
+                                                       device=device if device.type == "cuda" else "cpu"))
+        return {k: float(both[i]) / float(both[-1]) for i, k in enumerate(keys)}
     return {k: v / count for k, v in sums.items()}
 
 
@@ -456,6 +467,20 @@ def fit_gan(
         ValueError: bad ``epochs``, empty data, a ReduceLROnPlateau scheduler.
         TypeError: ``step`` not callable, data that is neither a Dataset nor a DataLoader.
         CheckpointError (a RuntimeError): ``last.pth`` is corrupt or does not fit (names the file).
+
+    Distributed (``torchrun``), as :func:`labkit.train.fit`: ``batch_size`` is the global batch
+    (split over the ranks by a DistributedSampler with ``set_epoch``), rank 0 validates, logs and
+    writes the checkpoints (with every rank's RNG states, restored per rank on resume), the epoch
+    means are over all ranks' samples. The generator is wrapped in DistributedDataParallel; the
+    discriminator is not (it runs several times per update, is frozen for the generator's update
+    and is differentiated twice for the gradient penalty, which DDP does not support): its
+    gradients are averaged over the ranks explicitly (:func:`labkit.distributed.average_gradients`,
+    the same mean DDP takes) before ``opt_d`` steps. A discriminator with BatchNorm
+    (``VGGStyleDiscriminator``, a PatchGAN with ``norm='batch'``) normalises with per-process
+    batch statistics, as BasicSR's distributed GAN training does (no SyncBatchNorm); its running
+    statistics are only used in eval mode, which fit_gan never puts it in, and rank 0's are
+    broadcast before each checkpoint. The generators have no batch norm. A GANTrainingError on
+    one rank ends that process; torchrun then stops the others.
     """
     log = log or (lambda _msg: None)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -467,14 +492,18 @@ def fit_gan(
             raise ValueError(f"{name}: ReduceLROnPlateau is not supported by fit_gan; use a "
                              "scheduler stepped per epoch (e.g. StepLR)")
 
-    dev = pick_device(device)
+    ddp = distributed.init_from_env()
+    main = distributed.is_main()
+    if not main:
+        log = lambda _msg: None  # noqa: E731 (rank 0 logs)
+    dev = distributed.device_for_rank(pick_device(device))
     generator.to(dev)
     discriminator.to(dev)
     if hasattr(step, "to"):
         step.to(dev)
-    train_loader = _as_loader(train_data, batch_size=batch_size, shuffle=True,
-                              num_workers=num_workers, device=dev, name="train_data")
-    val_loader = None if val_data is None else _as_loader(
+    train_loader = _as_loader(train_data, batch_size=batch_size, shuffle=True, num_workers=num_workers,
+                              device=dev, name="train_data", shard=True, seed=seed)
+    val_loader = None if val_data is None or not main else _as_loader(
         val_data, batch_size=1, shuffle=False, num_workers=num_workers, device=dev, name="val_data")
     nets, opts, scheds = (generator, discriminator), (opt_g, opt_d), (sched_g, sched_d)
     run = _GanRun(history=History(monitor="val_psnr"))
@@ -484,13 +513,20 @@ def fit_gan(
     if last_path is not None and resume and last_path.exists():
         ck = _read_checkpoint(last_path, GAN_CHECKPOINT_FORMAT, "labkit.gan.fit_gan")
         _restore(ck, last_path, run, nets, opts, scheds, log)
+        _restore_rank_rng(ck, log)
         if run.epoch >= epochs:
             log(f"{last_path}: the run already finished after epoch {run.epoch} "
                 f"(step {run.step}); nothing to train")
             return run.history
         log(f"resuming from {last_path} after epoch {run.epoch} (step {run.step})")
     elif seed is not None:
-        seed_everything(seed)
+        seed_everything(seed + distributed.rank())
+    g_net = generator
+    if ddp:
+        g_net = DistributedDataParallel(generator, device_ids=[dev.index] if dev.type == "cuda" else None)
+        for p in discriminator.parameters():  # the same starting discriminator on every rank
+            torch.distributed.broadcast(p.data, src=0)
+        distributed.broadcast_buffers(discriminator)
     if hasattr(step, "reset"):
         step.reset()  # the collapse guard counts this run's updates only
 
@@ -500,12 +536,15 @@ def fit_gan(
         epoch = run.epoch + 1
         t0 = time.perf_counter()
         lr_g, lr_d = float(opt_g.param_groups[0]["lr"]), float(opt_d.param_groups[0]["lr"])
-        means = _gan_epoch(generator, discriminator, train_loader, step, opt_g, opt_d, run=run,
-                           device=dev, progress=progress, desc=f"epoch {epoch}/{epochs}")
+        _set_epoch(train_loader, run.epoch)
+        means = _gan_epoch(g_net, discriminator, train_loader, step, opt_g, opt_d, run=run,
+                           device=dev, progress=progress and main, desc=f"epoch {epoch}/{epochs}")
         val_l1 = val_psnr = None
         if val_loader is not None:
             val_l1, val_psnr = _validate(val_model, val_loader, val_loss, device=dev, amp=False,
                                          crop_border=val_crop_border, y_channel=val_y_channel)
+        if ddp and val_data is not None:
+            val_l1, val_psnr = distributed.broadcast_object((val_l1, val_psnr))
         row = {"epoch": epoch, "step": run.step, **means, "train_loss": means.get("l_g_total"),
                "val_l1": val_l1, "val_psnr": val_psnr, "lr_g": lr_g, "lr_d": lr_d, "seconds": 0.0}
         run.history.epochs.append(row)
@@ -515,7 +554,14 @@ def fit_gan(
                 sched.step()
         row["seconds"] = time.perf_counter() - t0
         if ckdir is not None:
-            atomic_save(_checkpoint(run, nets, opts, scheds), last_path)
-            save_state_dict(generator, ckdir / "net_g.pth")
+            distributed.broadcast_buffers(discriminator)
+            rng_ranks = distributed.gather_objects(_rng_state()) if ddp else None
+            if main:
+                ck = _checkpoint(run, nets, opts, scheds)
+                if rng_ranks is not None:
+                    ck["rng_ranks"] = rng_ranks
+                atomic_save(ck, last_path)
+                save_state_dict(generator, ckdir / "net_g.pth")
+            distributed.barrier()
         log(_fmt(row, epochs))
     return run.history

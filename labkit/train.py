@@ -10,6 +10,10 @@ history, best weights and the RNG states (Python, NumPy, torch CPU and CUDA) at 
 so a run interrupted at any point and resumed ends with the same weights as an uninterrupted one
 (same device and library versions; data loaders must draw their randomness from those RNGs, as a
 ``DataLoader(shuffle=True)`` without an explicit ``generator`` does).
+
+Data-parallel training: ``fit`` runs unchanged under ``torchrun --nproc_per_node=N`` (see
+:func:`fit`'s "Distributed" paragraph and :mod:`labkit.distributed`); in a single process nothing
+of it is active and the loop is exactly the one described above.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
 import tqdm as _tqdm
 import tqdm.auto as _tqdm_auto
 
+from labkit import distributed
 from labkit.env import amp_dtype, autocast, pick_device, seed_everything
 from labkit.losses import loss_mix, make_loss
 from labkit.metrics import psnr_tensor
@@ -153,7 +159,13 @@ class History:
 
 
 def _as_loader(data: Any, *, batch_size: int, shuffle: bool, num_workers: int,
-               device: torch.device, name: str) -> DataLoader:
+               device: torch.device, name: str, shard: bool = False, seed: int | None = None) -> DataLoader:
+    """A DataLoader over ``data`` (a DataLoader is returned as given).
+
+    ``shard=True`` in a distributed run: a :class:`DistributedSampler` (shuffled with ``seed``,
+    padded so that every rank gets the same number of samples) and ``batch_size`` is the global
+    batch, split evenly over the ranks (ValueError when it does not divide).
+    """
     if isinstance(data, DataLoader):
         return data
     if not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
@@ -161,8 +173,24 @@ def _as_loader(data: Any, *, batch_size: int, shuffle: bool, num_workers: int,
                         f"got {type(data).__name__}")
     if len(data) == 0:
         raise ValueError(f"{name} is empty")
+    if shard and distributed.is_distributed():
+        world = distributed.world_size()
+        if batch_size % world:
+            raise ValueError(f"batch_size={batch_size} is the global batch and must be divisible by "
+                             f"the number of processes ({world})")
+        sampler = DistributedSampler(data, num_replicas=world, rank=distributed.rank(),
+                                     shuffle=shuffle, seed=seed or 0)
+        return DataLoader(data, batch_size=batch_size // world, sampler=sampler,
+                          num_workers=num_workers, pin_memory=device.type == "cuda")
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                       pin_memory=device.type == "cuda")
+
+
+def _set_epoch(loader: DataLoader, epoch: int) -> None:
+    """``DistributedSampler.set_epoch`` (a new shuffle each epoch, the same on every rank)."""
+    sampler = getattr(loader, "sampler", None)
+    if isinstance(sampler, DistributedSampler):
+        sampler.set_epoch(epoch)
 
 
 def _unpack(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -313,6 +341,18 @@ def _restore(ck: dict, path: Path, run: _Run, model: nn.Module, optimizer: Any, 
     _set_rng_state(ck["rng"], log)
 
 
+def _restore_rank_rng(ck: dict, log: Callable[[str], None]) -> None:
+    """In a distributed run, restore this rank's own RNG states (``rng_ranks``) if the checkpoint has them."""
+    if not distributed.is_distributed():
+        return
+    states = ck.get("rng_ranks")
+    if states is not None and len(states) == distributed.world_size():
+        _set_rng_state(states[distributed.rank()], log)
+    else:
+        log(f"note: the checkpoint has RNG states for {len(states) if states else 1} process(es), "
+            f"this run has {distributed.world_size()}: every rank restores rank 0's")
+
+
 def _checkpoint(run: _Run, model: nn.Module, optimizer: Any, scheduler: Any, scaler: Any,
                 ema: nn.Module | None) -> dict:
     return {
@@ -374,6 +414,9 @@ def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, ema, *, r
     bar.close()
     if count == 0:
         raise ValueError("the training data produced no batches")
+    if distributed.is_distributed():  # the mean over every rank's samples
+        both = distributed.all_reduce_sum(torch.stack([total, total.new_tensor(float(count))]))
+        return float(both[0]) / float(both[1])
     return float(total) / count
 
 
@@ -485,6 +528,34 @@ def fit(
         progress: a tqdm bar per epoch. seed: seeds Python/NumPy/torch at the start of a fresh run.
         log: called with one line per epoch (None: silent).
 
+    Distributed (``torchrun --nproc_per_node=N``; nothing of this is active in one process):
+        - the process group is joined from torchrun's environment
+          (:func:`labkit.distributed.init_from_env`: NCCL on CUDA with ``cuda:$LOCAL_RANK``, gloo
+          on CPU) and the model is wrapped in :class:`~torch.nn.parallel.DistributedDataParallel`
+          for the training forward/backward (gradients averaged over the ranks);
+        - ``batch_size`` is the **global** batch: each of the N processes loads ``batch_size / N``
+          samples per step (ValueError if N does not divide it), so N processes with
+          ``batch_size=B`` take the same optimizer steps as one process with ``B`` (for losses
+          that are means over the batch). A Dataset gets a :class:`DistributedSampler` (shuffled
+          with ``seed``, default 0, and ``set_epoch`` every epoch; padded so every rank has the
+          same number of steps). A user-given DataLoader is used as given: its batch size is per
+          process and sharding is up to it (a ``DistributedSampler`` in it gets ``set_epoch``);
+        - ``train_loss`` is the mean over every rank's samples (all-reduced once per epoch);
+        - rank 0 alone validates (the val data are not sharded), shows progress bars, logs and
+          writes ``last.pth`` / ``best.pth`` (atomically); its validation numbers are broadcast,
+          so the best epoch, early stopping (decided on rank 0's numbers and broadcast) and a
+          ``ReduceLROnPlateau`` step agree on every rank. All ranks wait until a checkpoint is on
+          disk before the next epoch starts;
+        - resume: every rank reads the same ``last.pth``; it holds every rank's RNG states
+          (``rng_ranks``) and each rank restores its own (with another number of processes the
+          rank-0 states are used and a note is logged). A fresh run seeds rank r with
+          ``seed + r``, so augmentations differ between ranks; model weights are made equal by
+          DDP (rank 0's are broadcast when it wraps the model);
+        - SyncBatchNorm is not needed: none of labkit's restoration networks (EDSR, MSRResNet,
+          RRDBNet, SwinIR, HINet, NAFNet, the inpainting generator) has batch normalisation
+          (SwinIR uses LayerNorm, HINet instance norm, NAFNet its LayerNorm2d);
+        - DDP runs with ``find_unused_parameters=False``: every parameter must get a gradient.
+
     Returns: the History (also inside ``last.pth``).
 
     Raises:
@@ -521,13 +592,19 @@ def fit(
     if not callable(loss):
         raise TypeError(f"loss must be callable, a name or a {{name: weight}} mapping, got {loss!r}")
 
-    dev = pick_device(device)
+    ddp = distributed.init_from_env()
+    main = distributed.is_main()
+    if not main:
+        log = lambda _msg: None  # noqa: E731 (rank 0 logs)
+    dev = distributed.device_for_rank(pick_device(device))
     model.to(dev)
     if isinstance(loss, nn.Module):
         loss.to(dev)
-    train_loader = _as_loader(train_data, batch_size=batch_size, shuffle=True,
-                              num_workers=num_workers, device=dev, name="train_data")
-    val_loader = None if val_data is None else _as_loader(
+    train_loader = _as_loader(train_data, batch_size=batch_size, shuffle=True, num_workers=num_workers,
+                              device=dev, name="train_data", shard=True, seed=seed)
+    if ddp and isinstance(train_data, DataLoader) and not isinstance(train_data.sampler, DistributedSampler):
+        log("note: train_data is a DataLoader without a DistributedSampler: every rank reads all of it")
+    val_loader = None if val_data is None or not main else _as_loader(
         val_data, batch_size=1, shuffle=False, num_workers=num_workers, device=dev, name="val_data")
     use_fp16 = bool(amp) and amp_dtype(dev) == torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_fp16)
@@ -539,6 +616,7 @@ def fit(
     if last_path is not None and resume and last_path.exists():
         ck = _read_checkpoint(last_path)
         _restore(ck, last_path, run, model, optimizer, scheduler, scaler, ema, log)
+        _restore_rank_rng(ck, log)
         if _done(run, epochs, steps):
             _finish(run, model, ema, restore_best)
             log(f"{last_path}: the run already finished after epoch {run.epoch} "
@@ -546,7 +624,10 @@ def fit(
             return run.history
         log(f"resuming from {last_path} after epoch {run.epoch} (step {run.step})")
     elif seed is not None:
-        seed_everything(seed)
+        seed_everything(seed + distributed.rank())
+    net = model
+    if ddp:
+        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
     higher = _higher_is_better(track) if track else True
     eval_model = ema if ema is not None else model
@@ -555,11 +636,12 @@ def fit(
         t0 = time.perf_counter()
         lr = float(optimizer.param_groups[0]["lr"])
         desc = f"epoch {epoch}" + (f"/{epochs}" if epochs else "")
+        _set_epoch(train_loader, run.epoch)
         train_loss = _train_epoch(
-            model, train_loader, loss, optimizer, scheduler, scaler, ema, run=run, device=dev,
+            net, train_loader, loss, optimizer, scheduler, scaler, ema, run=run, device=dev,
             amp=amp, grad_clip=grad_clip, ema_decay=ema_decay,
             step_scheduler=scheduler is not None and scheduler_interval == "step",
-            steps=steps, progress=progress, desc=desc)
+            steps=steps, progress=progress and main, desc=desc)
         if not math.isfinite(train_loss):
             raise ValueError(f"the training loss became {train_loss} in epoch {epoch} "
                              f"(step {run.step}); lower the learning rate or check the data")
@@ -567,6 +649,8 @@ def fit(
         if val_loader is not None:
             val_loss, val_psnr = _validate(eval_model, val_loader, loss, device=dev, amp=amp,
                                            crop_border=val_crop_border, y_channel=val_y_channel)
+        if ddp and val_data is not None:
+            val_loss, val_psnr = distributed.broadcast_object((val_loss, val_psnr))
         row = {"epoch": epoch, "step": run.step, "train_loss": train_loss, "val_loss": val_loss,
                "val_psnr": val_psnr, "lr": lr, "seconds": 0.0}
         run.history.epochs.append(row)
@@ -579,12 +663,14 @@ def fit(
             if improved:
                 run.best_value, run.history.best_epoch, run.bad_epochs = value, epoch, 0
                 run.best_state = _cpu_state(eval_model)
-                if ckdir is not None:
+                if ckdir is not None and main:
                     save_state_dict(run.best_state, ckdir / "best.pth")
             else:
                 run.bad_epochs += 1
                 if early_stopping is not None and run.bad_epochs >= early_stopping:
                     run.history.stopped_early = True
+            if ddp:  # rank 0's decision for everyone
+                run.history.stopped_early = distributed.broadcast_object(run.history.stopped_early)
         if scheduler is not None and scheduler_interval == "epoch":
             if plateau:
                 scheduler.step(row[track or "train_loss"])
@@ -592,7 +678,13 @@ def fit(
                 scheduler.step()
         row["seconds"] = time.perf_counter() - t0
         if ckdir is not None:
-            atomic_save(_checkpoint(run, model, optimizer, scheduler, scaler, ema), last_path)
+            rng_ranks = distributed.gather_objects(_rng_state()) if ddp else None
+            if main:
+                ck = _checkpoint(run, model, optimizer, scheduler, scaler, ema)
+                if rng_ranks is not None:
+                    ck["rng_ranks"] = rng_ranks
+                atomic_save(ck, last_path)
+            distributed.barrier()  # the checkpoint is on disk before any rank goes on
         log(_fmt(row, epochs, steps))
         if run.history.stopped_early:
             log(f"early stopping: {track} did not improve for {early_stopping} epochs; "
@@ -600,3 +692,11 @@ def fit(
 
     _finish(run, model, ema, restore_best)
     return run.history
+
+
+if __name__ == "__main__":  # python -m labkit.train NN ... (the script torchrun launches)
+    import sys
+
+    from labkit.cli import main as _cli_main
+
+    sys.exit(_cli_main(["train", *sys.argv[1:]]))

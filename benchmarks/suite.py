@@ -1,0 +1,387 @@
+"""The benchmark suite: every figure is a ratio of two things measured side by side in one run.
+
+``python -m benchmarks [--out DIR] [--quick] [--threads N]`` (or ``labkit bench``) writes
+``DIR/bench.json`` (default ``runs/bench/``) and ``DIR/bench.md`` (one Markdown table). Sizes and
+repeats are in the JSON's ``config`` and in the table's notes. Timings are the best of
+``repeats`` runs, the two sides of a ratio alternating (A B A B ...) so that machine load hits
+both alike. It is not a test: nothing fails on a missed goal; the table says "above goal".
+
+Sections:
+
+- **trainer**: :func:`labkit.train.fit` steps/s against a bare PyTorch loop (same model, batch,
+  data, optimizer); goal: fit within 3 % of the bare loop.
+- **inference**: each model's images/s whole, tiled (:func:`labkit.infer.tiled`) vs whole (time
+  ratio; peak memory as resident-set growth in a fresh process, see ``benchmarks/memprobe.py``;
+  goal: tiled <= 1.2x whole beyond the tiles' overlap redundancy) and the x8 self-ensemble's cost
+  (goal ~8.0x).
+- **data**: 001's patch extraction (:func:`labkit.data.patches.make_patch_pairs`) serial vs
+  ``process_num`` workers; padded-patch inference on a 3264 x 2448 input (the contest's size)
+  plain vs skipping (:func:`labkit.infer.padded_patch_predict`; the write-up measured 1.44x).
+- **gpu** (CUDA only; skipped on CPU with a notice): training steps/s of RRDB, SwinIR and NAFNet
+  in fp32, bf16 autocast, bf16 + channels_last, and + ``torch.compile`` where it works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from labkit import models
+from labkit.infer import padded_patch_predict, self_ensemble, tile_starts, tiled
+from labkit.report import markdown_table, write_json_atomic
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: sizes and repeats of the full CPU run (about 5 minutes on 2 cores); ``--quick`` shrinks them
+CONFIG: dict[str, Any] = dict(
+    repeats=2,
+    trainer=dict(steps=20, batch_size=16, gt_size=64, scale=4, model="edsr_smoke"),
+    inference=dict(models=["edsr_smoke", "rrdb_smoke", "swinir_smoke", "nafnet_smoke", "hinet_smoke"],
+                   sr_size=96, restoration_size=192, tile=48, overlap=8, memory=True),
+    patches=dict(images=4, size=768, img_size=96, stride=48, larger=(192,), process_num=2),
+    padded=dict(height=2448, width=3264, patch_size=256, stride=128, batch_size=8, width_feat=8),
+    gpu=dict(steps=20, batch_size=8, gt_size=128),
+)
+QUICK: dict[str, Any] = dict(
+    repeats=1,
+    trainer=dict(steps=4, batch_size=4, gt_size=32, scale=4, model="edsr_smoke"),
+    inference=dict(models=["edsr_smoke"], sr_size=32, restoration_size=64, tile=16, overlap=4, memory=False),
+    patches=dict(images=2, size=192, img_size=64, stride=32, larger=(), process_num=2),
+    padded=dict(height=300, width=400, patch_size=128, stride=64, batch_size=8, width_feat=4),
+    gpu=dict(steps=2, batch_size=2, gt_size=64),
+)
+
+# ----------------------------------------------------------------------------- models
+
+_SMOKE = {  # the smoke profiles' small models (labkit.profiles), so CPU timings stay in seconds
+    "edsr_smoke": (4, lambda: models.EDSR(upscale=4, num_feat=32, num_block=4)),
+    "rrdb_smoke": (4, lambda: models.RRDBNet(num_in_ch=3, num_out_ch=3, scale=4, num_feat=32, num_block=3,
+                                             num_grow_ch=16)),
+    "swinir_smoke": (4, lambda: models.SwinIR(upscale=4, img_size=16, window_size=8, embed_dim=48, depths=(2, 2),
+                                              num_heads=(4, 4), mlp_ratio=2.0, resi_connection="1conv",
+                                              upsampler="pixelshuffledirect")),
+    "nafnet_smoke": (1, lambda: models.NAFNet(img_channel=3, width=16, enc_blk_nums=(1, 1, 1, 2), middle_blk_num=1,
+                                              dec_blk_nums=(1, 1, 1, 1))),
+    "hinet_smoke": (1, lambda: models.HINet(wf=16, depth=3, hin_position_left=0, hin_position_right=2)),
+}
+_GPU = {  # the full profiles' / papers' models for the GPU section
+    "rrdb": (4, lambda: models.RRDBNet(num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32)),
+    "swinir": (2, lambda: models.SwinIR(upscale=2, img_size=64, window_size=8, embed_dim=180, depths=(6,) * 6,
+                                        num_heads=(6,) * 6, mlp_ratio=2.0, resi_connection="1conv",
+                                        upsampler="pixelshuffle")),
+    "nafnet": (1, lambda: models.NAFNet(img_channel=3, width=32, enc_blk_nums=(2, 2, 4, 8), middle_blk_num=12,
+                                        dec_blk_nums=(2, 2, 2, 2))),
+}
+
+
+def inference_case(name: str, size: int, mode: str, tile: int | None = None, overlap: int | None = None):
+    """``(model, x, run)`` for one inference measurement: ``run()`` infers ``x`` (1 x 3 x size x size)."""
+    scale, make = _SMOKE[name]
+    torch.manual_seed(0)
+    model = make().eval()
+    x = torch.rand(1, 3, size, size)
+    if mode == "whole":
+        def run():
+            with torch.no_grad():
+                return model(x)
+    elif mode == "tiled":
+        def run():
+            with torch.no_grad():
+                return tiled(model, x, scale=scale, tile=tile, overlap=overlap)
+    elif mode == "ensemble":
+        def run():
+            with torch.no_grad():
+                return self_ensemble(model, x)
+    else:
+        raise ValueError(f"unknown inference mode {mode!r}")
+    return model, x, run
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def best_times(fns: dict[str, Callable[[], Any]], repeats: int, warmup: bool = True) -> dict[str, float]:
+    """Best wall time (s) of each function over ``repeats`` rounds, the functions alternating.
+
+    ``warmup``: one untimed call of each first (allocator, kernels, lazy initialisation).
+    """
+    if warmup:
+        for fn in fns.values():
+            fn()
+    best = {k: float("inf") for k in fns}
+    for _ in range(max(1, repeats)):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return best
+
+
+def _row(section: str, name: str, ratio: float, meaning: str, goal: str, ok: bool | None, **detail) -> dict:
+    return {"section": section, "benchmark": name, "ratio": round(float(ratio), 3), "ratio is": meaning,
+            "goal": goal, "status": "-" if ok is None else ("ok" if ok else "above goal"), **detail}
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def bench_trainer(cfg: dict, repeats: int) -> list[dict]:
+    """fit() vs a bare loop: same EDSR, batch, in-memory data, Adam, the same number of steps."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from labkit.train import fit
+
+    c = cfg["trainer"]
+    n = c["steps"] * c["batch_size"]
+    g = torch.Generator().manual_seed(0)
+    gt = torch.rand(n, 3, c["gt_size"], c["gt_size"], generator=g)
+    lq = nn.functional.avg_pool2d(gt, c["scale"])
+    data = TensorDataset(lq, gt)
+    make = _SMOKE[c["model"]][1]
+
+    def bare():
+        torch.manual_seed(0)
+        model = make()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        loss_fn = nn.L1Loss()
+        model.train()
+        for x, y in DataLoader(data, batch_size=c["batch_size"], shuffle=True):
+            loss = loss_fn(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    def trainer():
+        torch.manual_seed(0)
+        model = make()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        fit(model, data, loss=nn.L1Loss(), optimizer=opt, epochs=1, batch_size=c["batch_size"], device="cpu"
+            if not torch.cuda.is_available() else None, progress=False, log=None)
+
+    t = best_times({"bare": bare, "fit": trainer}, repeats)
+    ratio = t["fit"] / t["bare"]
+    return [_row("trainer", f"fit vs bare loop ({c['model']}, batch {c['batch_size']}, {c['steps']} steps)", ratio,
+                 "fit time / bare time", "<= 1.03", ratio <= 1.03,
+                 fit_steps_per_s=round(c["steps"] / t["fit"], 2), bare_steps_per_s=round(c["steps"] / t["bare"], 2))]
+
+
+def _memory(name: str, size: int, mode: str, tile: int, overlap: int) -> float | None:
+    spec = json.dumps(dict(model=name, size=size, mode=mode, tile=tile, overlap=overlap,
+                           threads=torch.get_num_threads()))
+    res = subprocess.run([sys.executable, "-m", "benchmarks.memprobe", spec], capture_output=True, text=True,
+                         cwd=REPO, timeout=300)
+    if res.returncode != 0:
+        return None
+    return json.loads(res.stdout.strip().splitlines()[-1])["peak_mb"]
+
+
+def bench_inference(cfg: dict, repeats: int) -> list[dict]:
+    c = cfg["inference"]
+    rows = []
+    for name in c["models"]:
+        scale = _SMOKE[name][0]
+        size = c["sr_size"] if scale > 1 else c["restoration_size"]
+        tile, overlap = c["tile"] if scale > 1 else 2 * c["tile"], c["overlap"] if scale > 1 else 2 * c["overlap"]
+        runs = {m: inference_case(name, size, m, tile, overlap)[2] for m in ("whole", "tiled")}
+        runs["ensemble"] = inference_case(name, size, "ensemble")[2]
+        t = best_times(runs, repeats)
+        starts = tile_starts(size, tile, overlap)
+        redundancy = (len(starts) * min(tile, size)) ** 2 / size**2  # input pixels the tiles process / image
+        ratio = t["tiled"] / t["whole"]
+        detail = dict(images_per_s_whole=round(1 / t["whole"], 3), input=f"{size}x{size}", output=f"{size * scale}px",
+                      tile=f"{tile} overlap {overlap} ({len(starts) ** 2} tiles)", tile_redundancy=round(redundancy, 2))
+        if c.get("memory"):
+            mem = {m: _memory(name, size, m, tile, overlap) for m in ("whole", "tiled")}
+            detail.update(peak_mb_whole=mem["whole"], peak_mb_tiled=mem["tiled"])
+        rows.append(_row("inference", f"{name}: tiled vs whole", ratio, "tiled time / whole time",
+                         "<= 1.2 x tile redundancy", ratio <= 1.2 * redundancy, **detail))
+        ens = t["ensemble"] / t["whole"]
+        rows.append(_row("inference", f"{name}: x8 self-ensemble", ens, "ensemble time / one pass", "~8.0",
+                         abs(ens - 8.0) <= 0.8, input=f"{size}x{size}"))
+    return rows
+
+
+def _photos(n: int, size: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    from labkit.data import sample
+
+    photos = []
+    for i, (name, im) in enumerate(sample.sample_images("all")):
+        if len(photos) == n:
+            break
+        reps = (-(-size // im.shape[0]), -(-size // im.shape[1]), 1)
+        big = np.tile(im, reps)[:size, :size] if im.ndim == 3 else None
+        if big is not None:
+            photos.append((f"{name}{i}", np.ascontiguousarray(big), np.ascontiguousarray(big[::-1].copy())))
+    return photos
+
+
+def bench_data(cfg: dict, repeats: int) -> list[dict]:
+    from labkit.data.patches import make_patch_pairs
+
+    c = cfg["patches"]
+    pairs = _photos(c["images"], c["size"])
+    kw = dict(img_size=c["img_size"], stride=c["stride"], v_threshold=140, larger_sizes=c["larger"],
+              max_larger_per_image=6)
+    t = best_times({"serial": lambda: make_patch_pairs(pairs, process_num=1, **kw),
+                    "parallel": lambda: make_patch_pairs(pairs, process_num=c["process_num"], **kw)}, repeats)
+    speedup = t["serial"] / t["parallel"]
+    rows = [_row("data", f"make_patch_pairs: {c['process_num']} workers vs serial", speedup,
+                 "serial time / parallel time", f"close to {c['process_num']} (cores: {os.cpu_count()})",
+                 speedup >= 0.75 * min(c["process_num"], os.cpu_count() or 1),
+                 images=f"{len(pairs)} x {c['size']}px", serial_s=round(t["serial"], 2),
+                 parallel_s=round(t["parallel"], 2))]
+
+    p = cfg["padded"]
+    torch.manual_seed(0)
+    w = p["width_feat"]
+    model = nn.Sequential(nn.Conv2d(3, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, w, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(w, 3, 3, padding=1))
+    img = np.random.default_rng(0).random((p["height"], p["width"], 3), dtype=np.float32)
+    info = {}
+
+    def run(skip):
+        def go():
+            info[skip] = padded_patch_predict(model, img, patch_size=p["patch_size"], stride=p["stride"],
+                                              skip_padding=skip, batch_size=p["batch_size"])[1]
+        return go
+
+    t = best_times({"plain": run(False), "skip": run(True)}, min(repeats, 2), warmup=False)
+    ratio = t["plain"] / t["skip"]
+    rows.append(_row("data", f"padded_patch_predict on {p['width']}x{p['height']}: plain vs skip", ratio,
+                     "plain time / skipping time", "write-up: 1.44", None,
+                     windows=f"{info[False]['patches']} plain, {info[True]['patches']} kept",
+                     window_ratio=round(info[False]["patches"] / info[True]["patches"], 3),
+                     model=f"3-conv net, {w} channels", patch=f"{p['patch_size']} stride {p['stride']}"))
+    return rows
+
+
+def bench_gpu(cfg: dict, repeats: int) -> tuple[list[dict], str | None]:
+    """Training steps/s on CUDA: fp32 vs bf16 autocast vs bf16 + channels_last (+ torch.compile)."""
+    if not torch.cuda.is_available():
+        return [], "GPU section skipped: no CUDA device here (fp32 / bf16 / channels_last / compile need one)"
+    c = cfg["gpu"]
+    dev = torch.device("cuda")
+    rows = []
+    for name, (scale, make) in _GPU.items():
+        gt = torch.rand(c["batch_size"], 3, c["gt_size"], c["gt_size"], device=dev)
+        lq = nn.functional.avg_pool2d(gt, scale) if scale > 1 else gt
+
+        def variant(bf16: bool, channels_last: bool, compile_: bool):
+            torch.manual_seed(0)
+            model = make().to(dev)
+            if channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            step_model = torch.compile(model) if compile_ else model
+            opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+            x = lq.contiguous(memory_format=torch.channels_last) if channels_last else lq
+
+            def one():
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+                    out = step_model(x)
+                loss = nn.functional.l1_loss(out.float(), gt)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+            for _ in range(3):  # warm-up (and compilation)
+                one()
+            torch.cuda.synchronize()
+
+            def timed():
+                for _ in range(c["steps"]):
+                    one()
+                torch.cuda.synchronize()
+            return timed
+
+        variants = {"fp32": (False, False, False), "bf16": (True, False, False),
+                    "bf16+channels_last": (True, True, False), "bf16+channels_last+compile": (True, True, True)}
+        fns = {}
+        for label, args in variants.items():
+            try:
+                fns[label] = variant(*args)
+            except Exception as e:  # torch.compile is not available everywhere
+                rows.append(_row("gpu", f"{name}: {label}", float("nan"), "steps/s vs fp32", "> 1", None,
+                                 error=f"{type(e).__name__}: {str(e)[:120]}"))
+        t = best_times(fns, repeats)
+        for label in fns:
+            rows.append(_row("gpu", f"{name}: {label} vs fp32", t["fp32"] / t[label], "steps/s ratio to fp32",
+                             "> 1 (bf16)", None if label == "fp32" else t["fp32"] / t[label] > 1,
+                             steps_per_s=round(c["steps"] / t[label], 2), batch=c["batch_size"],
+                             gt_size=c["gt_size"]))
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        rows[-1]["peak_mb_all_variants"] = round(peak, 1)
+    return rows, None
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def write_results(result: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``bench.json`` (everything) and ``bench.md`` (one table + notes); returns both paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = write_json_atomic(out_dir / "bench.json", result)
+    table = [{k: r[k] for k in ("section", "benchmark", "ratio", "ratio is", "goal", "status")}
+             | {"details": "; ".join(f"{k} {v}" for k, v in r.items()
+                                     if k not in ("section", "benchmark", "ratio", "ratio is", "goal", "status"))}
+             for r in result["results"]]
+    lines = [f"# labkit benchmarks ({result['machine']})", "", markdown_table(table) if table else "(no results)", ""]
+    lines += [f"- {n}" for n in result["notes"]]
+    md_path = out_dir / "bench.md"
+    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return json_path, md_path
+
+
+def run_suite(config: dict, sections: list[str] | None = None) -> dict:
+    """Run the sections (default all) with ``config``; returns the result dict (not written)."""
+    sections = sections or ["trainer", "inference", "data", "gpu"]
+    repeats = config["repeats"]
+    results, notes = [], []
+    t0 = time.perf_counter()
+    for s in sections:
+        print(f"[bench] {s} ... ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+        if s == "gpu":
+            rows, notice = bench_gpu(config, repeats)
+            if notice:
+                notes.append(notice)
+        else:
+            rows = {"trainer": bench_trainer, "inference": bench_inference, "data": bench_data}[s](config, repeats)
+        results.extend(rows)
+    notes += [f"timings: best of {repeats} alternating runs; torch threads {torch.get_num_threads()}; "
+              f"total {time.perf_counter() - t0:.0f} s",
+              "peak memory: resident-set growth during one call in a fresh process (RSS sampled every 1 ms; "
+              "tracemalloc does not see torch's allocations)",
+              f"sizes: {json.dumps({k: v for k, v in config.items() if k != 'repeats'})}"]
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPU, torch {torch.__version__}"
+               + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no CUDA"))
+    return {"machine": machine, "config": config, "results": results, "notes": notes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None, help="output folder (default runs/bench/)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (seconds)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--section", action="append", choices=["trainer", "inference", "data", "gpu"],
+                        help="run only these sections (repeatable)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from labkit import env
+
+    result = run_suite(QUICK if args.quick else CONFIG, args.section)
+    json_path, md_path = write_results(result, args.out or env.runs_dir() / "bench")
+    print(md_path.read_text(encoding="utf-8"))
+    print(f"written: {json_path}, {md_path}")
+    return 0
