@@ -38,7 +38,7 @@ import tqdm as _tqdm
 import tqdm.auto as _tqdm_auto
 
 from labkit import distributed
-from labkit.env import amp_dtype, autocast, pick_device, seed_everything
+from labkit.env import amp_dtype, autocast, pick_device, seed_everything, seed_worker
 from labkit.losses import loss_mix, make_loss
 from labkit.metrics import psnr_tensor
 from labkit.weights import atomic_save, save_state_dict
@@ -180,10 +180,10 @@ def _as_loader(data: Any, *, batch_size: int, shuffle: bool, num_workers: int,
                              f"the number of processes ({world})")
         sampler = DistributedSampler(data, num_replicas=world, rank=distributed.rank(),
                                      shuffle=shuffle, seed=seed or 0)
-        return DataLoader(data, batch_size=batch_size // world, sampler=sampler,
-                          num_workers=num_workers, pin_memory=device.type == "cuda")
+        return DataLoader(data, batch_size=batch_size // world, sampler=sampler, num_workers=num_workers,
+                          worker_init_fn=seed_worker, pin_memory=device.type == "cuda")
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      pin_memory=device.type == "cuda")
+                      worker_init_fn=seed_worker, pin_memory=device.type == "cuda")
 
 
 def _set_epoch(loader: DataLoader, epoch: int) -> None:
