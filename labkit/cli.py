@@ -1,4 +1,4 @@
-"""Command line: ``labkit run``, ``labkit list``, ``labkit report``.
+"""Command line: ``labkit run``, ``labkit list``, ``labkit report``, ``labkit eval``.
 
 ``labkit run [NB ...] --profile smoke|full -p key=value --out DIR`` executes the course notebooks
 headlessly with papermill, one after the other, each into ``DIR/<notebook>.ipynb`` with its run
@@ -261,6 +261,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``labkit eval``: score an SR model on a benchmark folder (:func:`labkit.evaluate.evaluate_sr`)."""
+    from labkit.evaluate import evaluate_sr, format_table
+
+    try:
+        result = evaluate_sr(args.model, args.data, scale=args.scale, weights=args.weights, tile=args.tile,
+                             self_ensemble=args.self_ensemble, device=args.device, progress=sys.stderr.isatty())
+    except KeyError as exc:  # unknown model name: a usage error like the others
+        raise ValueError(exc.args[0]) from None
+    print(format_table(result))
+    if args.json:
+        print(f"written: {report.write_json_atomic(Path(args.json), result)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Run and report the restoration-lab notebooks.")
     parser.add_argument("--notebooks-dir", default=str(NOTEBOOKS_DIR), help="folder of NN_slug.ipynb notebooks")
@@ -284,6 +299,19 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--profile", choices=env.PROFILES, default="smoke")
     rep.add_argument("--out", help="run folder (default runs/<profile>/)")
     rep.set_defaults(func=cmd_report)
+
+    ev = sub.add_parser("eval", help="score an SR model on a benchmark folder (PSNR/SSIM on Y, crop = scale)")
+    ev.add_argument("--model", required=True, help="'bicubic', a configuration (rrdbnet_x4, swinir_classical_x4, "
+                                                   "edsr_large_x4...) or an architecture (rrdbnet, edsr...)")
+    ev.add_argument("--weights", help="checkpoint: a path, URL or named weights (e.g. rrdb_psnr_x4)")
+    ev.add_argument("--data", required=True, help="a set's folder: Set5/ with HR/ (+ LR_bicubic/X4/), or HR images")
+    ev.add_argument("--scale", type=int, default=4, help="SR factor, also the border cropped (default 4)")
+    ev.add_argument("--tile", type=int, default=None,
+                    help="LR tile side for tiled inference; default: 128 for LR images above 256x256 px; 0: never")
+    ev.add_argument("--self-ensemble", action="store_true", help="x8 geometric self-ensemble (EDSR+, SwinIR+)")
+    ev.add_argument("--device", default=None, help="cpu, cuda, mps (default: auto)")
+    ev.add_argument("--json", help="also write the per-image results to this JSON file")
+    ev.set_defaults(func=cmd_eval)
     return parser
 
 
