@@ -37,9 +37,9 @@ from torch import nn
 from labkit.data.datasets import sr_benchmark_paths
 from labkit.data.degrade import bicubic_downsample, bicubic_upsample, crop_to_multiple
 from labkit.io import list_images, read_image
-from labkit.metrics import psnr, ssim
+from labkit.metrics import _gaussian_window_1d, _ssim_channels, rgb_to_y
 
-__all__ = ["evaluate_sr", "format_table", "load_sr_model", "sr_benchmark_pairs", "PUBLISHED", "CONVENTION",
+__all__ = ["evaluate_sr", "format_table", "load_sr_model", "sr_benchmark_pairs", "y_psnr_ssim", "PUBLISHED", "CONVENTION",
            "AUTO_TILE_PIXELS", "AUTO_TILE", "OVERLAP"]
 
 #: LR images with more pixels than this run tiled when ``tile`` is None.
@@ -154,6 +154,48 @@ def sr_benchmark_pairs(data_dir: PathLike, scale: int) -> tuple[list[tuple[str, 
     return out, f"the set's files ({lr_dir})"
 
 
+#: Rows of the HR image measured at a time by :func:`y_psnr_ssim` (bounds the float64 temporaries).
+STRIP_ROWS = 256
+
+
+def y_psnr_ssim(sr: np.ndarray, gt: np.ndarray, crop_border: int) -> tuple[float, float]:
+    """PSNR and SSIM on Y with ``crop_border``: the numbers of ``labkit.metrics.psnr`` / ``ssim(...,
+    y_channel=True)``, computed in strips of :data:`STRIP_ROWS` rows so that a 4096 x 4096 image needs
+    tens of MB of float64 temporaries instead of about 1.5 GB.
+
+    Each strip is rounded to 8-bit levels as the metrics do (clip to [0, 1], x 255, round half to even,
+    in float64), converted to studio-swing Y (:func:`labkit.metrics.rgb_to_y`), then PSNR pools the squared
+    errors and SSIM the SSIM-map values of every strip (a strip of Y rows ``[r, r + n + 10)`` gives map rows
+    ``[r, r + n)`` of the 'valid' 11 x 11 window), so both equal the whole-image values up to float
+    summation order.
+
+    Args: ``sr``, ``gt``: HWC RGB float [0, 1] (or uint8) of the same shape. Returns ``(psnr dB, ssim)``.
+    Raises ValueError: different shapes, or an image smaller than 11 x 11 after the crop.
+    """
+    if sr.shape != gt.shape or sr.ndim != 3 or sr.shape[2] != 3:
+        raise ValueError(f"expected two HWC RGB images of the same shape, got {sr.shape} and {gt.shape}")
+    c = crop_border
+    sr, gt = (x[c:x.shape[0] - c, c:x.shape[1] - c] for x in (sr, gt))
+    h, w = sr.shape[:2]
+    if h < 11 or w < 11:
+        raise ValueError(f"ssim needs images of at least 11x11 after cropping, got {h}x{w}")
+    r = _gaussian_window_1d().size // 2
+
+    def y(x: np.ndarray) -> np.ndarray:
+        levels = x.astype(np.float64) if x.dtype == np.uint8 else np.round(np.clip(x.astype(np.float64), 0, 1) * 255)
+        return rgb_to_y(levels.astype(np.uint8))[..., None]
+
+    se = ssim_sum = 0.0
+    for top in range(0, h - 2 * r, STRIP_ROWS):  # SSIM-map rows [top, top + n)
+        n = min(STRIP_ROWS, h - 2 * r - top)
+        a, b = y(sr[top:top + n + 2 * r]), y(gt[top:top + n + 2 * r])
+        own = slice(r if top else 0, n + 2 * r if top + n + 2 * r == h else n + r)  # rows this strip owns for PSNR
+        se += float(np.sum((a[own] - b[own]) ** 2))
+        ssim_sum += float(_ssim_channels(a, b)[0]) * n * (w - 2 * r)
+    mse = se / (h * w)
+    return (float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))), ssim_sum / ((h - 2 * r) * (w - 2 * r))
+
+
 def _to8(img: np.ndarray) -> np.ndarray:
     return np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.float32) / np.float32(255.0)
 
@@ -239,9 +281,8 @@ def evaluate_sr(
             raise ValueError(f"{model_name}: output {sr.shape} for the LR {lr.shape} of {hr_path.name} is not x{scale} "
                              f"(expected {gt.shape})")
         del lr
-        rows.append({"name": stem, "size": [int(gt.shape[0]), int(gt.shape[1])],
-                     "psnr": psnr(sr, gt, crop_border=scale, y_channel=True),
-                     "ssim": ssim(sr, gt, crop_border=scale, y_channel=True),
+        p, q = y_psnr_ssim(sr, gt, scale)
+        rows.append({"name": stem, "size": [int(gt.shape[0]), int(gt.shape[1])], "psnr": float(p), "ssim": float(q),
                      "tiled": bool(use_tile) and not is_bicubic, "seconds": round(time.perf_counter() - t0, 3)})
         del sr, gt
     set_name = _set_name(data_dir)

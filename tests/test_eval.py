@@ -148,3 +148,19 @@ def test_bad_folder_and_bad_arguments(set5_root, tmp_path, capsys):
         ev.evaluate_sr("rrdbnet_x4", set5_root, scale=2, progress=False)
     with pytest.raises(ValueError, match="output .* is not x4"):
         ev.evaluate_sr(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=2), set5_root, scale=4, progress=False)
+
+
+@pytest.mark.parametrize("strip", [7, 16, 1000])
+def test_strip_metrics_equal_labkit_metrics(monkeypatch, strip):
+    """y_psnr_ssim (strips, for 4K images) gives labkit.metrics' numbers; strips of 7 rows are narrower than the window."""
+    import layouts
+
+    gt = layouts.photo(3, 101, 90)
+    sr = np.clip(gt + np.random.default_rng(0).normal(0, 0.05, gt.shape), 0, 1).astype(np.float32)
+    monkeypatch.setattr(ev, "STRIP_ROWS", strip)
+    p, s = ev.y_psnr_ssim(sr, gt, 4)
+    assert p == pytest.approx(psnr(sr, gt, crop_border=4, y_channel=True), abs=1e-9)
+    assert s == pytest.approx(ssim(sr, gt, crop_border=4, y_channel=True), abs=1e-12)
+    assert ev.y_psnr_ssim(gt, gt, 0)[0] == float("inf")
+    with pytest.raises(ValueError, match="11x11"):
+        ev.y_psnr_ssim(sr[:18], gt[:18], 4)
