@@ -1,5 +1,5 @@
 """Command line: ``labkit run``, ``labkit list``, ``labkit report``, ``labkit drift``, ``labkit train``,
-``labkit bench``.
+``labkit bench``, ``labkit eval``.
 
 ``labkit drift`` compares a run folder's headline numbers with the outputs committed in the notebooks
 (:func:`labkit.report.check_drift`) and exits 1 if any moved by more than its tolerance.
@@ -308,6 +308,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main((["--out", args.out] if args.out else []) + (["--quick"] if args.quick else []))
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``labkit eval``: score an SR model on a benchmark folder (:func:`labkit.evaluate.evaluate_sr`)."""
+    from labkit.evaluate import evaluate_sr, format_table
+
+    try:
+        result = evaluate_sr(args.model, args.data, scale=args.scale, weights=args.weights, tile=args.tile,
+                             self_ensemble=args.self_ensemble, device=args.device, progress=sys.stderr.isatty())
+    except KeyError as exc:  # unknown model name: a usage error like the others
+        raise ValueError(exc.args[0]) from None
+    print(format_table(result))
+    if args.json:
+        print(f"written: {report.write_json_atomic(Path(args.json), result)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Run and report the restoration-lab notebooks.")
     parser.add_argument("--notebooks-dir", default=str(NOTEBOOKS_DIR), help="folder of NN_slug.ipynb notebooks")
@@ -350,6 +365,18 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--out", help="output folder (default runs/bench/)")
     be.add_argument("--quick", action="store_true", help="the smallest sizes and one repeat (seconds)")
     be.set_defaults(func=cmd_bench)
+    ev = sub.add_parser("eval", help="score an SR model on a benchmark folder (PSNR/SSIM on Y, crop = scale)")
+    ev.add_argument("--model", required=True, help="'bicubic', a configuration (rrdbnet_x4, swinir_classical_x4, "
+                                                   "edsr_large_x4...) or an architecture (rrdbnet, edsr...)")
+    ev.add_argument("--weights", help="checkpoint: a path, URL or named weights (e.g. rrdb_psnr_x4)")
+    ev.add_argument("--data", required=True, help="a set's folder: Set5/ with HR/ (+ LR_bicubic/X4/), or HR images")
+    ev.add_argument("--scale", type=int, default=4, help="SR factor, also the border cropped (default 4)")
+    ev.add_argument("--tile", type=int, default=None,
+                    help="LR tile side for tiled inference; default: 128 for LR images above 256x256 px; 0: never")
+    ev.add_argument("--self-ensemble", action="store_true", help="x8 geometric self-ensemble (EDSR+, SwinIR+)")
+    ev.add_argument("--device", default=None, help="cpu, cuda, mps (default: auto)")
+    ev.add_argument("--json", help="also write the per-image results to this JSON file")
+    ev.set_defaults(func=cmd_eval)
     return parser
 
 

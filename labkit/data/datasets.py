@@ -33,8 +33,8 @@ __all__ = [
     "Augment", "SRFolderDataset", "PairedFolderDataset", "ArrayPairDataset", "paired_random_crop",
     "div2k_paths", "sr_pairs", "dacon_sr_paths", "flare_pairs", "kfold_split", "FlarePairDataset",
     "InpaintingPhotoDataset", "DaconInpaintingDataset", "split_indices", "SIDD_NPY_FILES", "load_sidd_npy",
-    "sidd_npy_splits", "sidd_medium_pairs", "PairListDataset", "gopro_paths", "gopro_splits", "half_split",
-    "DegradedCropDataset",
+    "sidd_npy_splits", "sidd_medium_pairs", "PairListDataset", "gopro_paths", "gopro_pairs", "gopro_splits",
+    "half_split", "DegradedCropDataset", "sr_benchmark_paths", "README",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -136,6 +136,15 @@ def _apply_augment(
 
 def _to_item(lq: np.ndarray, gt: np.ndarray, name: str) -> dict:
     return {"lq": img2tensor(np.ascontiguousarray(lq)), "gt": img2tensor(np.ascontiguousarray(gt)), "name": name}
+
+
+#: Where each layout is specified (error messages point there).
+README = "data/README.md"
+
+
+def _see(anchor: str) -> str:
+    """``'see data/README.md#<anchor>'``, the pointer every layout error ends with."""
+    return f"see {README}#{anchor}"
 
 
 def _listing(items: Sequence[str], limit: int = 5) -> str:
@@ -473,12 +482,16 @@ class PairedFolderDataset(Dataset):
         orphans_gt = [p.name for stem, p in gt_by_stem.items() if stem not in matched]
         problems = []
         if orphans_gt:
+            first = gt_by_stem[Path(orphans_gt[0]).stem]
+            ext = first.suffix if self.scale == 1 else ".png"
+            want = f"{first.stem}{ext}" if self.scale == 1 else f"{first.stem}x{self.scale}{ext} (or {first.stem}{ext})"
+            problems.append(f"expected {self.lq_root / want} for {first}")
             problems.append(f"GT images in '{self.gt_root}' without an LR partner in '{self.lq_root}': {_listing(orphans_gt)}")
         if orphans_lq:
             problems.append(f"LR images in '{self.lq_root}' without a GT partner in '{self.gt_root}': {_listing(orphans_lq)}")
         if problems:
-            hint = f" (LR names may end in x{self.scale}, e.g. 0001x{self.scale}.png for 0001.png)"
-            raise ValueError("; ".join(problems) + hint)
+            hint = f" (LR names may end in x{self.scale}, e.g. 0001x{self.scale}.png for 0001.png)" if self.scale > 1 else ""
+            raise ValueError("; ".join(problems) + hint + f"; pairs match by file stem, {_see('paired-folders')}")
         return [(matched[p.stem], p) for p in sorted(gt_by_stem.values(), key=lambda q: q.name)]
 
     def __len__(self) -> int:
@@ -545,7 +558,7 @@ def div2k_paths(root: PathLike, scale: int, split: str = "train") -> tuple[Path,
         raise ValueError(f"split must be 'train' or 'valid', got {split!r}")
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"DIV2K root folder not found: '{root}'")
+        raise FileNotFoundError(f"DIV2K root folder not found: '{root}' ({_see('div2k')})")
     layouts = [
         (root / f"DIV2K_{split}_HR", root / f"DIV2K_{split}_LR_bicubic"),
         (root / split / "HR", root / split / "LR_bicubic"),
@@ -566,7 +579,43 @@ def div2k_paths(root: PathLike, scale: int, split: str = "train") -> tuple[Path,
     msg = f"no DIV2K {split} x{scale} layout under '{root}'; looked for: " + "; ".join(looked)
     if notes:
         msg += ". " + "; ".join(notes)
-    raise FileNotFoundError(msg)
+    raise FileNotFoundError(msg + f" (LR files named 0001x{scale}.png for HR 0001.png; {_see('div2k')})")
+
+
+def sr_benchmark_paths(root: PathLike, scale: int) -> tuple[Path, Optional[Path]]:
+    """The HR folder of an SR benchmark set (Set5, Set14, B100, Urban100...) and its bicubic LR, if any.
+
+    Layouts tried under ``root`` (one set's folder, e.g. ``benchmark/Set5``), first match wins:
+
+    1. EDSR's benchmark pack: ``HR/baby.png`` and ``LR_bicubic/X{scale}/babyx{scale}.png``
+       (the LR folder is optional);
+    2. BasicSR's ``datasets/Set5``: ``GTmod12/baby.png`` and ``LRbicx{scale}/baby.png`` (optional);
+    3. ``root`` itself a folder of HR images (the LR is then made on the fly).
+
+    Returns: ``(hr_dir, lr_dir)``; ``lr_dir`` is None when no bicubic LR of this scale is there
+    (:func:`labkit.evaluate.evaluate_sr` then makes it with MATLAB bicubic after a mod-crop).
+
+    Raises:
+        ValueError: bad scale. FileNotFoundError / ValueError: no HR images found (the message
+        lists the layouts looked for and points to data/README.md#sr-benchmarks).
+    """
+    scale = _check_scale(scale)
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"SR benchmark folder not found: '{root}' ({_see('sr-benchmarks')})")
+    for hr, lrs in ((root / "HR", (root / "LR_bicubic" / f"X{scale}", root / "LR_bicubic" / f"x{scale}")),
+                    (root / "GTmod12", (root / f"LRbicx{scale}",))):
+        if hr.is_dir():
+            list_images(hr)  # an empty HR folder is an error here, not later
+            return hr, next((lr for lr in lrs if lr.is_dir()), None)
+    try:
+        list_images(root)
+    except ValueError:
+        raise ValueError(
+            f"no SR benchmark layout under '{root}': expected HR/*.png (+ optional LR_bicubic/X{scale}/*x{scale}.png), "
+            f"GTmod12/*.png (+ optional LRbicx{scale}/), or HR images directly in the folder ({_see('sr-benchmarks')})"
+        ) from None
+    return root, None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -686,13 +735,13 @@ def dacon_sr_paths(root: PathLike) -> dict[str, Path]:
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"DACON SR data root not found: '{root}'")
+        raise FileNotFoundError(f"DACON SR data root not found: '{root}' ({_see('dacon-sr')})")
     out = {"train_lr": root / "train" / "lr", "train_hr": root / "train" / "hr", "test_lr": root / "test" / "lr"}
     missing = [str(p) for p in out.values() if not p.is_dir()]
     if missing:
         raise FileNotFoundError(
             f"DACON SR layout incomplete under '{root}': missing {', '.join(missing)} "
-            "(expected train/lr/*.png, train/hr/*.png, test/lr/*.png; see data/README.md)"
+            f"(expected train/lr/*.png, train/hr/*.png with the same names, test/lr/*.png; {_see('dacon-sr')})"
         )
     if (root / "test" / "hr").is_dir():
         out["test_hr"] = root / "test" / "hr"
@@ -825,8 +874,9 @@ class DaconInpaintingDataset(Dataset):
     ``name``), float32 in [0, 1]; ``lq`` channel 0 is the input's gray.
 
     Raises:
-        FileNotFoundError: the root or CSV is missing (named). ValueError: a CSV without the needed
-        columns (names the file and the columns), an unknown split, ``with_mask`` on the test split.
+        FileNotFoundError: the root, the CSV or an image the CSV names is missing (named, with the CSV
+        line). ValueError: a CSV without the needed columns (names the file and the columns), an
+        unknown split, ``with_mask`` on the test split.
         ImageError (from :func:`labkit.io.read_image`): an unreadable image, named.
     """
 
@@ -838,25 +888,35 @@ class DaconInpaintingDataset(Dataset):
 
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise FileNotFoundError(f"DaconInpaintingDataset: root folder not found: {self.root}")
+            raise FileNotFoundError(f"DaconInpaintingDataset: root folder not found: {self.root} ({_see('dacon-inpainting')})")
         if split not in self.SPLITS:
             raise ValueError(f"DaconInpaintingDataset: split must be one of {self.SPLITS}, got {split!r}")
         if split == "test" and with_mask:
             raise ValueError("DaconInpaintingDataset: the test split has no targets to recover masks from; "
                              "use with_mask=False (and a generator with num_in_ch=1)")
         csv_path = self.root / ("test.csv" if split == "test" else "train.csv")
-        if not csv_path.is_file():
-            raise FileNotFoundError(f"DaconInpaintingDataset: {csv_path} not found (expected the competition's CSV)")
         needed = ["ID", "input_image_path"] + ([] if split == "test" else ["gt_image_path"])
+        if not csv_path.is_file():
+            raise FileNotFoundError(
+                f"DaconInpaintingDataset: {csv_path} not found (expected the competition's CSV: {csv_path.name} with "
+                f"columns {', '.join(needed)}, next to {'test_input/' if split == 'test' else 'train_input/ and train_gt/'}; "
+                f"{_see('dacon-inpainting')})")
         with open(csv_path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             missing = [c for c in needed if c not in (reader.fieldnames or [])]
             if missing:
                 raise ValueError(f"DaconInpaintingDataset: {csv_path} lacks the column(s) {missing}; "
-                                 f"it has {reader.fieldnames}")
+                                 f"it has {reader.fieldnames}, expected {','.join(needed)} ({_see('dacon-inpainting')})")
             rows = [dict(r) for r in reader]
         if not rows:
             raise ValueError(f"DaconInpaintingDataset: {csv_path} has no rows")
+        for line, row in enumerate(rows, start=2):  # a stat per file: cheap even for the 30k of the competition
+            for col in needed[1:]:
+                path = self._path(row[col] or "")
+                if not path.is_file():
+                    raise FileNotFoundError(
+                        f"DaconInpaintingDataset: {csv_path} line {line}: {col} file not found: {path} (paths are "
+                        f"relative to the root, e.g. ./train_input/TRAIN_00000.png; {_see('dacon-inpainting')})")
         if split in ("train", "val"):
             train_idx, val_idx = split_indices(len(rows), val_fraction, seed=seed)
             rows = [rows[i] for i in (train_idx if split == "train" else val_idx)]
@@ -895,6 +955,17 @@ class DaconInpaintingDataset(Dataset):
 # --------------------------------------------------------------------------------------------------
 
 
+def _flare7k_keys(folder: Path, prefix: str) -> dict[str, Path]:
+    """Pairing key -> file: the stem without a leading ``prefix`` (Flare7K's ``input_`` / ``gt_``)."""
+    out: dict[str, Path] = {}
+    for p in list_images(folder):
+        key = p.stem[len(prefix):] if p.stem.startswith(prefix) else p.stem
+        if key in out:
+            raise ValueError(f"'{folder}' holds two images with the key {key!r}: {out[key].name}, {p.name}")
+        out[key] = p
+    return out
+
+
 def flare_pairs(root: PathLike, csv_name: str = "train.csv") -> list[tuple[str, Path, Path]]:
     """The (input, target) image pairs of a flare-removal dataset folder.
 
@@ -904,7 +975,8 @@ def flare_pairs(root: PathLike, csv_name: str = "train.csv") -> list[tuple[str, 
       photos): ``root/train.csv`` with columns ``img_id, input_img, label_img`` naming files in
       ``root/train_input_img/`` and ``root/train_label_img/``;
     - Flare7K-style pairs (e.g. Flare7K's ``test_data/real``): ``root/input/`` and ``root/gt/``
-      with the same file stems.
+      paired by file stem, a leading ``input_`` / ``gt_`` dropped (Flare7K names them
+      ``input/input_000000.png`` and ``gt/gt_000000.png``; the pair's name is then ``000000``).
 
     Args:
         root: the dataset folder.
@@ -917,13 +989,14 @@ def flare_pairs(root: PathLike, csv_name: str = "train.csv") -> list[tuple[str, 
     Raises:
         FileNotFoundError: ``root`` missing, neither layout found (says what was looked for), or a
             file named in the CSV missing (named, with its row).
-        ValueError: a CSV without the needed columns, or an empty dataset.
+        ValueError: a CSV without the needed columns, inputs and targets that do not pair (the
+            first orphan and the partner expected for it named), or an empty dataset.
     """
     import csv
 
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"flare dataset folder not found: {root}")
+        raise FileNotFoundError(f"flare dataset folder not found: {root} ({_see('lg-flare-contest')})")
     csv_path = root / csv_name
     if csv_path.is_file():
         in_dir, gt_dir = root / "train_input_img", root / "train_label_img"
@@ -932,25 +1005,34 @@ def flare_pairs(root: PathLike, csv_name: str = "train.csv") -> list[tuple[str, 
             reader = csv.DictReader(f)
             need = {"input_img", "label_img"}
             if not need <= set(reader.fieldnames or ()):
-                raise ValueError(f"{csv_path}: needs columns {sorted(need)}, has {reader.fieldnames}")
+                raise ValueError(f"{csv_path}: needs columns img_id,input_img,label_img (img_id optional), has "
+                                 f"{reader.fieldnames} ({_see('lg-flare-contest')})")
             for row_no, row in enumerate(reader, start=2):
                 lq, gt = in_dir / row["input_img"], gt_dir / row["label_img"]
                 for p in (lq, gt):
                     if not p.is_file():
-                        raise FileNotFoundError(f"{csv_path} line {row_no}: file not found: {p}")
+                        raise FileNotFoundError(
+                            f"{csv_path} line {row_no}: file not found: {p} (input_img names a file in train_input_img/, "
+                            f"label_img one in train_label_img/; {_see('lg-flare-contest')})")
                 name = row.get("img_id") or Path(row["input_img"]).stem
                 pairs.append((str(name), lq, gt))
     elif (root / "input").is_dir() and (root / "gt").is_dir():
-        gt_files = _stems(list_images(root / "gt"), root / "gt")
-        lq_files = _stems(list_images(root / "input"), root / "input")
-        missing = sorted(set(lq_files) ^ set(gt_files))
-        if missing:
-            raise ValueError(f"{root}: input/ and gt/ do not pair by name: {_listing(missing)}")
-        pairs = [(stem, lq_files[stem], gt_files[stem]) for stem in sorted(gt_files)]
+        lq_files = _flare7k_keys(root / "input", "input_")
+        gt_files = _flare7k_keys(root / "gt", "gt_")
+        for have, other, prefix in ((lq_files, root / "gt", "gt_"), (gt_files, root / "input", "input_")):
+            orphans = sorted(k for k in have if k not in (gt_files if have is lq_files else lq_files))
+            if orphans:
+                k = orphans[0]
+                raise ValueError(
+                    f"{root}: input/ and gt/ do not pair by name: {have[k]} has no partner, expected "
+                    f"{other / (prefix + k)}.png or {other / k}.png ({len(orphans)} unpaired: "
+                    f"{_listing(orphans)}; {_see('flare7k')})")
+        pairs = [(key, lq_files[key], gt_files[key]) for key in sorted(gt_files)]
     else:
         raise FileNotFoundError(
             f"{root}: no flare dataset layout found; expected {csv_name} with train_input_img/ and "
-            "train_label_img/ (the 001 contest) or input/ and gt/ (Flare7K style), see data/README.md")
+            f"train_label_img/ (the 001 contest, {_see('lg-flare-contest')}) or input/ and gt/ (Flare7K style, "
+            f"{_see('flare7k')})")
     if not pairs:
         raise ValueError(f"{root}: the dataset is empty")
     return pairs
@@ -1018,9 +1100,10 @@ SIDD_NPY_FILES: tuple[str, str] = ("noisy_images_256.npy", "gt_images_256.npy")
 
 def _check_sidd_array(arr: np.ndarray, path: Path, size: int) -> None:
     if arr.dtype != np.uint8:
-        raise ValueError(f"{path}: expected dtype uint8 (values 0-255), got {arr.dtype}")
+        raise ValueError(f"{path}: expected dtype uint8 (values 0-255), got {arr.dtype} ({_see('sidd-arrays')})")
     if arr.ndim != 4 or arr.shape[1:] != (size, size, 3):
-        raise ValueError(f"{path}: expected shape (N, {size}, {size}, 3) (N images, HWC RGB), got {arr.shape}")
+        raise ValueError(f"{path}: expected shape (N, {size}, {size}, 3) (N images, HWC RGB), got {arr.shape} "
+                         f"({_see('sidd-arrays')})")
     if arr.shape[0] == 0:
         raise ValueError(f"{path}: holds no images (shape {arr.shape})")
 
@@ -1048,7 +1131,8 @@ def load_sidd_npy(root: PathLike, *, size: int = 256, mmap: bool = True) -> tupl
         if not path.is_file():
             have = sorted(p.name for p in root.glob("*.npy")) if root.is_dir() else []
             where = f"; .npy files there: {', '.join(have)}" if have else ("" if root.is_dir() else " (no such folder)")
-            raise FileNotFoundError(f"SIDD array file not found: {path}{where}")
+            raise FileNotFoundError(f"SIDD array file not found: {path}{where} (expected {names[0]} and {names[1]}, "
+                                    f"uint8 N x {size} x {size} x 3, in one folder; {_see('sidd-arrays')})")
         try:
             arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
         except ValueError as exc:
@@ -1057,7 +1141,8 @@ def load_sidd_npy(root: PathLike, *, size: int = 256, mmap: bool = True) -> tupl
         arrays.append(arr)
     noisy, gt = arrays
     if noisy.shape[0] != gt.shape[0]:
-        raise ValueError(f"{root / names[0]} holds {noisy.shape[0]} images but {root / names[1]} holds {gt.shape[0]}")
+        raise ValueError(f"{root / names[0]} holds {noisy.shape[0]} images but {root / names[1]} holds {gt.shape[0]} "
+                         f"(pair i is row i of both; {_see('sidd-arrays')})")
     return noisy, gt
 
 
@@ -1097,7 +1182,9 @@ def sidd_medium_pairs(root: PathLike) -> list[tuple[Path, Path]]:
 
     Two layouts are recognised under ``root``:
 
-    - the official ``Data/<scene>/NOISY_SRGB_010.PNG`` + ``GT_SRGB_010.PNG`` (also without ``Data/``);
+    - the official ``SIDD_Medium_Srgb/Data/<scene>/0001_NOISY_SRGB_010.PNG`` + ``0001_GT_SRGB_010.PNG``
+      (and ``_011``; ``root`` the folder holding ``Data/`` or ``Data/`` itself; names without the
+      ``0001_`` scene prefix work too);
     - flat folders ``NOISY/`` and ``GT/`` whose files pair by name.
 
     Returns: sorted ``[(noisy_path, gt_path), ...]``.
@@ -1112,20 +1199,21 @@ def sidd_medium_pairs(root: PathLike) -> list[tuple[Path, Path]]:
         pairs = []
         for p in list_images(root / "NOISY"):
             if p.name not in gt_by:
-                raise ValueError(f"noisy image {p} has no partner {root / 'GT' / p.name}")
+                raise ValueError(f"noisy image {p} has no partner: expected {root / 'GT' / p.name} ({_see('sidd-medium')})")
             pairs.append((p, gt_by[p.name]))
         return pairs
     base = root / "Data" if (root / "Data").is_dir() else root
     pairs = []
-    for noisy in sorted(base.glob("*/NOISY_SRGB_*.*")):
-        gt = noisy.with_name(noisy.name.replace("NOISY_", "GT_", 1))
+    for noisy in sorted(base.glob("*/*NOISY_SRGB_*.*")):
+        gt = noisy.with_name(noisy.name.replace("NOISY_SRGB_", "GT_SRGB_", 1))
         if not gt.is_file():
-            raise ValueError(f"noisy image {noisy} has no partner {gt}")
+            raise ValueError(f"noisy image {noisy} has no partner: expected {gt} ({_see('sidd-medium')})")
         pairs.append((noisy, gt))
     if not pairs:
         raise FileNotFoundError(
-            f"no SIDD-Medium pairs under '{root}': looked for Data/<scene>/NOISY_SRGB_*.PNG (+ GT_SRGB_*) "
-            f"and for NOISY/ + GT/ folders")
+            f"no SIDD-Medium pairs under '{root}': looked for Data/<scene>/0001_NOISY_SRGB_010.PNG "
+            f"(+ 0001_GT_SRGB_010.PNG; also without Data/ and without the 0001_ prefix) and for NOISY/ + GT/ folders "
+            f"({_see('sidd-medium')})")
     return pairs
 
 
@@ -1137,18 +1225,23 @@ class PairListDataset(Dataset):
         gt_size: aligned random crop side, or None (whole images).
         augment: optional ``(lq, gt) -> (lq, gt)`` on HWC float32 arrays, after cropping.
         repeat: the length is ``repeat x len(pairs)``.
+        names: one name per pair (default: the GT path's parent folder and stem).
 
-    Items: ``{'lq', 'gt', 'name'}`` (name: the GT path's parent folder and stem).
+    Items: ``{'lq', 'gt', 'name'}``.
 
     Raises:
         ValueError: an empty list; (reading) sizes differ, naming both files.
     """
 
     def __init__(self, pairs: Sequence[tuple[PathLike, PathLike]], gt_size: Optional[int] = None,
-                 augment: Optional[Augment] = None, *, repeat: int = 1) -> None:
+                 augment: Optional[Augment] = None, *, repeat: int = 1,
+                 names: Optional[Sequence[str]] = None) -> None:
         if len(pairs) == 0:
             raise ValueError("PairListDataset: no pairs given")
         self.pairs = [(Path(a), Path(b)) for a, b in pairs]
+        if names is not None and len(names) != len(self.pairs):
+            raise ValueError(f"PairListDataset: {len(names)} names for {len(self.pairs)} pairs")
+        self.names = [f"{b.parent.name}_{b.stem}" for _, b in self.pairs] if names is None else [str(n) for n in names]
         self.gt_size = _check_gt_size(gt_size, 1)
         self.augment = augment
         self.repeat = _check_repeat(repeat)
@@ -1159,7 +1252,8 @@ class PairListDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
-        lq_path, gt_path = self.pairs[index % len(self.pairs)]
+        i = index % len(self.pairs)
+        lq_path, gt_path = self.pairs[i]
         lq, gt = read_image(lq_path), read_image(gt_path)
         if lq.shape != gt.shape:
             raise ValueError(f"size mismatch: '{lq_path}' is {lq.shape} but '{gt_path}' is {gt.shape}")
@@ -1168,32 +1262,85 @@ class PairListDataset(Dataset):
                 lq, gt = paired_random_crop(lq, gt, self.gt_size, 1)
             except ValueError as e:
                 raise ValueError(f"pair '{lq_path}' / '{gt_path}': {e}") from None
-        name = f"{gt_path.parent.name}_{gt_path.stem}"
+        name = self.names[i]
         lq, gt = _apply_augment(self.augment, lq, gt, 1, name)
         return _to_item(lq, gt, name)
 
 
+def _gopro_root(root: PathLike, split: str) -> Path:
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    root = Path(root)
+    if not (root / split).is_dir() and (root / "Gopro").is_dir():
+        root = root / "Gopro"
+    return root
+
+
+def _gopro_sequences(split_dir: Path) -> list[Path]:
+    """The per-sequence folders (``GOPR0372_07_00/`` holding ``blur/`` and ``sharp/``) of the official layout."""
+    if not split_dir.is_dir() or (split_dir / "blur").is_dir():
+        return []
+    return sorted(d for d in split_dir.iterdir() if (d / "blur").is_dir() or (d / "sharp").is_dir())
+
+
 def gopro_paths(root: PathLike, split: str = "train") -> tuple[Path, Path]:
-    """``(blur_dir, sharp_dir)`` of GoPro's ``split`` in write-up 004's layout.
+    """``(blur_dir, sharp_dir)`` of GoPro's ``split`` in write-up 004's flat layout.
 
     Layout under ``root`` (the Kaggle "DBlur" copy the write-up used): ``train/blur``, ``train/sharp``,
     ``test/blur``, ``test/sharp`` (2103 train pairs, 1111 test pairs); ``root`` may also be the
     ``DBlur`` folder holding ``Gopro/``. The official GoPro_Large per-sequence layout
-    (``train/GOPR0372_07_00/blur``) is not flat: flatten it first (data/README.md).
+    (``train/GOPR0372_07_00/blur``) has no single folder pair: use :func:`gopro_pairs`.
 
     Raises:
-        ValueError: unknown split. FileNotFoundError: a missing folder (named).
+        ValueError: unknown split. FileNotFoundError: a missing folder (named), also for the
+        per-sequence layout (which the message points to :func:`gopro_pairs` for).
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    root = Path(root)
-    if not (root / split).is_dir() and (root / "Gopro" / split).is_dir():
-        root = root / "Gopro"
+    root = _gopro_root(root, split)
     blur, sharp = root / split / "blur", root / split / "sharp"
     for d in (blur, sharp):
         if not d.is_dir():
-            raise FileNotFoundError(f"GoPro folder not found: {d} (expected {split}/blur and {split}/sharp under '{root}')")
+            seqs = _gopro_sequences(root / split)
+            hint = (f"; '{root / split}' holds the official per-sequence layout ({seqs[0].name}/blur ...): use "
+                    f"gopro_pairs / gopro_splits" if seqs else "")
+            raise FileNotFoundError(f"GoPro folder not found: {d} (expected {split}/blur and {split}/sharp under "
+                                    f"'{root}'{hint}; {_see('gopro')})")
     return blur, sharp
+
+
+def gopro_pairs(root: PathLike, split: str = "train") -> list[tuple[str, Path, Path]]:
+    """GoPro's ``(name, blur_path, sharp_path)`` pairs of ``split``, in either layout.
+
+    - flat (write-up 004's "DBlur" copy): ``{split}/blur/*.png`` + ``{split}/sharp/*.png`` with the
+      same names; ``name`` = the file stem;
+    - official GoPro_Large (Nah et al., CVPR 2017): ``{split}/<sequence>/blur/000047.png`` +
+      ``{split}/<sequence>/sharp/000047.png``; ``name`` = ``'<sequence>_000047'`` (``blur_gamma/`` is
+      not used, as in most deblurring papers).
+
+    ``root`` may also be the folder holding ``Gopro/``. Sorted by sequence, then file name.
+
+    Raises:
+        ValueError: unknown split; a blur frame without its sharp partner (both paths named), or
+            the reverse. FileNotFoundError: neither layout under ``root`` (what was looked for).
+    """
+    base = _gopro_root(root, split)
+    split_dir = base / split
+    seqs = _gopro_sequences(split_dir)
+    if not seqs:
+        blur, sharp = gopro_paths(root, split)
+        groups = [("", blur, sharp)]
+    else:
+        groups = [(seq.name + "_", seq / "blur", seq / "sharp") for seq in seqs]
+    out = []
+    for prefix, blur, sharp in groups:
+        b_files = {p.name: p for p in list_images(blur)} if blur.is_dir() else {}
+        s_files = {p.name: p for p in list_images(sharp)} if sharp.is_dir() else {}
+        for have, other in ((b_files, sharp), (s_files, blur)):
+            orphans = sorted(set(have) - set(s_files if have is b_files else b_files))
+            if orphans:
+                raise ValueError(f"GoPro frame {have[orphans[0]]} has no partner: expected {other / orphans[0]} "
+                                 f"({len(orphans)} unpaired in '{have[orphans[0]].parent}'; {_see('gopro')})")
+        out += [(prefix + Path(n).stem, b_files[n], s_files[n]) for n in sorted(b_files)]
+    return out
 
 
 def half_split(n: int) -> tuple[list[int], list[int]]:
@@ -1212,15 +1359,20 @@ def gopro_splits(root: PathLike, *, gt_size: Optional[int] = 256, augment: Optio
     """GoPro as write-up 004: ``train`` (random ``gt_size`` crops, ``augment``), and the test set split
     half/half into ``val`` and ``test`` (whole frames, no augmentation), via :func:`half_split`.
 
-    Returns: ``{'train': PairedFolderDataset, 'val': Subset, 'test': Subset}``.
+    Either layout of :func:`gopro_pairs` (flat or the official per-sequence one).
+
+    Returns: ``{'train': PairListDataset, 'val': Subset, 'test': Subset}``; each dataset's ``pairs``
+    are ``(blur_path, sharp_path)``.
     """
     from torch.utils.data import Subset
 
-    tb, ts = gopro_paths(root, "train")
-    vb, vs = gopro_paths(root, "test")
-    test = PairedFolderDataset(vb, vs, scale=1)
+    def dataset(split: str, **kw) -> PairListDataset:
+        pairs = gopro_pairs(root, split)
+        return PairListDataset([(b, s) for _, b, s in pairs], names=[n for n, _, _ in pairs], **kw)
+
+    test = dataset("test")
     val_idx, test_idx = half_split(len(test))
-    return {"train": PairedFolderDataset(tb, ts, scale=1, gt_size=gt_size, augment=augment, repeat=repeat),
+    return {"train": dataset("train", gt_size=gt_size, augment=augment, repeat=repeat),
             "val": Subset(test, val_idx), "test": Subset(test, test_idx)}
 
 
