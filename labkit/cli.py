@@ -1,5 +1,5 @@
 """Command line: ``labkit run``, ``labkit list``, ``labkit report``, ``labkit drift``, ``labkit train``,
-``labkit bench``, ``labkit eval``.
+``labkit bench``, ``labkit eval``, ``labkit gpu-check``.
 
 ``labkit drift`` compares a run folder's headline numbers with the outputs committed in the notebooks
 (:func:`labkit.report.check_drift`) and exits 1 if any moved by more than its tolerance.
@@ -377,6 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default=None, help="cpu, cuda, mps (default: auto)")
     ev.add_argument("--json", help="also write the per-image results to this JSON file")
     ev.set_defaults(func=cmd_eval)
+
+    gc = sub.add_parser("gpu-check", help="every lab's full profile for a few hundred steps on CUDA: steps/s, "
+                                          "peak memory, first losses into one JSON (skips without CUDA)")
+    from labkit import gpucheck
+    gpucheck.add_arguments(gc)
+    gc.set_defaults(func=gpucheck.run)
     return parser
 
 
