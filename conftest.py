@@ -7,6 +7,8 @@ import tempfile
 os.environ.setdefault("LABKIT_PROGRESS", "text")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("LABKIT_PROFILE", "smoke")
+# OpenMP threads sleep instead of spinning while they wait (labkit.env.PASSIVE_OPENMP); same numbers.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # Notebook runs under test write to a scratch folder, never into the user's runs/.
 os.environ.setdefault("LABKIT_RUNS", tempfile.mkdtemp(prefix="labkit-test-runs-"))
 

@@ -209,6 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_root.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("LABKIT_PROFILE", args.profile)
     os.environ.setdefault("LABKIT_PROGRESS", "text")  # headless: no widget front end for tqdm
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the kernels' OpenMP threads: see env.PASSIVE_OPENMP
     progress = sys.stderr.isatty()
 
     results: list[NotebookResult] = []

@@ -58,6 +58,14 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 DEFAULT_NUM_THREADS = 4
 
 
+#: ``labkit run`` and the test session start notebook kernels with ``OMP_WAIT_POLICY=PASSIVE`` (unless
+#: set): OpenMP threads then sleep while they wait instead of spinning. On a busy machine (other jobs,
+#: helpers, CI neighbours) spinning threads steal each other's cores and one training step was measured
+#: up to 10x slower; on an idle one the difference is small. It changes no result. (It must be set
+#: before torch starts, so it lives in the environment of the process that starts the kernel.)
+PASSIVE_OPENMP = "OMP_WAIT_POLICY=PASSIVE"
+
+
 def available_cores() -> int:
     """The CPU cores this process may run on (its affinity mask where the OS has one)."""
     try:
