@@ -791,9 +791,8 @@ def _patch_pair(index: int, item: Sequence, img_size: int, stride: int, v_thresh
         boxes += big_boxes
     result = {"name": name, "boxes": boxes, "scores": scores, "n_base": len(positions)}
     if save_dir is None:  # one array per side: a single buffer to send back, not hundreds of small ones
-        empty = np.empty((0,) + lq_p.shape[1:], dtype=lq_p.dtype)
-        result["lq"] = np.stack(lq_out) if lq_out else empty
-        result["gt"] = np.stack(gt_out) if gt_out else empty
+        result["lq"] = np.stack(lq_out) if lq_out else lq_p[:0].copy()
+        result["gt"] = np.stack(gt_out) if gt_out else gt_p[:0].copy()
     else:
         from pathlib import Path
 
