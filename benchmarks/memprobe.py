@@ -48,7 +48,8 @@ def main() -> None:
 
     spec = json.loads(sys.argv[1])
     torch.set_num_threads(int(spec.get("threads", 1)))
-    model, x, run = inference_case(spec["model"], spec["size"], spec["mode"], spec.get("tile"), spec.get("overlap"))
+    model, x, run = inference_case(spec["model"], spec["size"], spec["mode"], spec.get("tile"), spec.get("overlap"),
+                                     spec.get("batch", 1))
     with torch.no_grad():
         model(x[..., :32, :32])  # warm-up on a small input (lazy init, kernels)
         delta, base = peak_during(run)

@@ -74,6 +74,31 @@ def test_tiled_argument_errors(image):
         tiled(net, image, tile=16, overlap=4, blend="max")
     with pytest.raises(ValueError, match="scale=2"):
         tiled(net, image, scale=2, tile=16, overlap=4)
+    with pytest.raises(ValueError, match="batch"):
+        tiled(net, image, tile=16, overlap=4, batch=0)
+
+
+@pytest.mark.parametrize("blend", ["mean", "hann"])
+@pytest.mark.parametrize("batch", [2, 3, 100])
+def test_tiled_batches_of_tiles_give_the_one_at_a_time_result(image, blend, batch):
+    net = _conv_net(6, scale=2)  # radius 6 > overlap/2: seams exist, so tile order/placement matters
+    calls = []
+
+    def counting(t):
+        calls.append(t.shape[0])
+        return net(t)
+
+    with torch.no_grad():
+        single = tiled(net, image, scale=2, tile=20, overlap=6, blend=blend)
+        batched = tiled(counting, image, scale=2, tile=20, overlap=6, blend=blend, batch=batch)
+        ens1 = self_ensemble(net, image[..., :30, :41], tile=16, overlap=6, scale=2)
+        ens = self_ensemble(net, image[..., :30, :41], tile=16, overlap=6, scale=2, batch=batch)
+    n_tiles = len(tile_starts(45, 20, 6)) * len(tile_starts(61, 20, 6))  # 3 x 4
+    assert calls == [2 * min(batch, n_tiles - i) for i in range(0, n_tiles, batch)]  # N=2 images per tile
+    assert torch.allclose(batched, single, atol=1e-6) and torch.allclose(ens, ens1, atol=1e-6)
+    if blend == "mean":  # predict's tiling blends with the mean
+        out = predict(net, image[0].permute(1, 2, 0).numpy(), tile=20, overlap=6, scale=2, batch=batch)
+        np.testing.assert_allclose(out, single[0].clamp(0, 1).permute(1, 2, 0).numpy(), atol=1e-6)
 
 
 def _by_hand(model, x):

@@ -251,3 +251,23 @@ def test_random_crop_pairs_and_seed():
     assert np.array_equal(clean[ys:ys + 16, xs:xs + 16], a[1])
     with pytest.raises(ValueError, match="larger"):
         P.random_crop(noisy, 64)
+
+
+# ------------------------------------------------------------------ make_patch_pairs in processes
+
+
+def test_parallel_patch_pairs_equal_serial_with_uint8_and_an_image_without_patches():
+    bright = (_img(70, 90, seed=1) * 255).astype(np.uint8)
+    dark = np.zeros((64, 64, 3), np.uint8)  # nothing passes the selection, no larger size fits
+    pairs = [("a", bright, bright[::-1].copy()), ("dark", dark, dark), ("b", bright[:, ::-1].copy(), bright)]
+    kw = dict(img_size=32, stride=16, v_threshold=200, larger_sizes=(66,), max_larger_per_image=2)
+    serial = P.make_patch_pairs(pairs, process_num=1, **kw)
+    for workers in (2, 5):  # more workers than pairs is allowed
+        parallel = P.make_patch_pairs(iter(pairs), process_num=workers, **kw)
+        assert parallel["lq"].dtype == np.uint8 and parallel["lq"].shape[1:] == (32, 32, 3)
+        for key in ("lq", "gt", "scores"):
+            np.testing.assert_array_equal(parallel[key], serial[key])
+        assert parallel["boxes"] == serial["boxes"] and parallel["n_base"] == serial["n_base"]
+    assert not any(b[0] == "dark" for b in serial["boxes"]) and serial["n_base"] == 30 + 16 + 30
+    with pytest.raises(ValueError, match="no patch passed"):
+        P.make_patch_pairs([("dark", dark, dark)], process_num=2, img_size=32, stride=16, v_threshold=200)
