@@ -52,8 +52,10 @@ def _fit(model, data, ckdir, loss, log=None) -> History:
 
 
 def _worker(rank: int, world: int, port: int, ckdir: str, out: str, crash_at: int | None) -> None:
+    # A forked child must not grow an OpenMP thread pool (the parent's pool does not survive fork, and
+    # libgomp then hangs): fit's seed_everything reads the thread count from LABKIT_NUM_THREADS.
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LABKIT_NUM_THREADS="1")
     torch.set_num_threads(1)
     model = _net()
     lines: list[str] = []
@@ -164,8 +166,10 @@ def _fit_gan(data, ckdir):
 
 
 def _gan_worker(rank: int, world: int, port: int, ckdir: str, out: str) -> None:
+    # A forked child must not grow an OpenMP thread pool (the parent's pool does not survive fork, and
+    # libgomp then hangs): fit's seed_everything reads the thread count from LABKIT_NUM_THREADS.
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LABKIT_NUM_THREADS="1")
     torch.set_num_threads(1)
     g, d, h = _fit_gan(_data(), ckdir)
     torch.save({"g": g.state_dict(), "d": d.state_dict(), "history": h.to_dict()}, f"{out}.{rank}")
