@@ -25,6 +25,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -287,24 +288,30 @@ def write_report(root: str | os.PathLike) -> Path:
 
 
 #: How far a fresh run's headline number may sit from the committed notebook's before it counts as
-#: drift: (words in the key, absolute tolerance), first match wins. Same seed and machine give
-#: identical numbers (labkit.env.seed_everything); the tolerances allow another CPU's last bits,
-#: and are well below the seed-to-seed spread each notebook reports. Keys naming times or costs
-#: are machine-dependent and not compared (None).
+#: drift: (regular expressions searched in the lower-cased key, absolute tolerance), first match
+#: wins. Same seed and machine give identical numbers (labkit.env.seed_everything); the tolerances
+#: allow another CPU's last bits, and are well below the seed-to-seed spread each notebook reports.
+#: Keys naming a time, a speed or a cost (a word, or a unit: ``(s)``, a trailing `` s``, ``ms``,
+#: ``/s``) are machine-dependent and not compared (None).
 DRIFT_TOLERANCES: tuple[tuple[tuple[str, ...], float | None], ...] = (
-    (("time", "cost", "seconds", " s)", "speed"), None),
-    (("(db)",), 0.15),
-    (("ssim", "similarity"), 0.01),
+    ((r"\btimes?\b", r"\bcost\b", r"\bseconds?\b", r"\bspeed\b", r"\bthroughput\b",
+      r"\(s\)", r"\(ms\)", r"\bs$", r"\bms$", r"/s\b"), None),
+    ((r"\(db\)",), 0.15),
+    ((r"\bssim\b", r"\bsimilarity\b", r"\bhist sim\b"), 0.01),
 )
 #: Tolerance of any other numeric headline value, relative to the committed one.
 DRIFT_RELATIVE = 0.05
 
 
 def drift_tolerance(key: str, committed: float) -> float | None:
-    """The allowed |fresh - committed| for headline ``key`` (None: not compared); see DRIFT_TOLERANCES."""
-    low = key.lower()
-    for words, tol in DRIFT_TOLERANCES:
-        if any(w in low for w in words):
+    """The allowed |fresh - committed| for headline ``key`` (None: not compared); see DRIFT_TOLERANCES.
+
+    Examples: ``"HINet PSNR (dB)"`` -> 0.15; ``"plain time (s)"``, ``"skip s"``, ``"steps/s"`` -> None;
+    ``"plain patches"`` with committed 330 -> 16.5 (5 %).
+    """
+    low = key.lower().strip()
+    for patterns, tol in DRIFT_TOLERANCES:
+        if any(re.search(p, low) for p in patterns):
             return tol
     return DRIFT_RELATIVE * max(abs(committed), 1e-12)
 

@@ -67,3 +67,35 @@ def test_labkit_drift_command(tmp_path, capsys):
                         headline={**headline, "A PSNR (dB)": 29.5}, echo=False)
     assert cli.main(["--notebooks-dir", str(nb_dir), "drift", "--out", str(runs)]) == 1
     assert "DRIFT" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("key, committed, expected", [
+    ("plain s", 3.17, None),                    # CI failed on these two: wall-clock seconds, no parens
+    ("skip s", 2.54, None),
+    ("plain time (s)", 3.17, None),
+    ("fit time (ms)", 12.0, None),
+    ("train steps/s", 40.0, None),
+    ("x8 ensemble cost (x time)", 7.5, None),
+    ("HINet PSNR (dB)", 17.86, 0.15),
+    ("HINet SSIM", 0.85, 0.01),
+    ("plain ssim", 0.85, 0.01),                  # " s" inside a word is not a unit
+    ("baseline hist sim", 0.46, 0.01),
+    ("skip patches", 270, 13.5),
+    ("stride", 48, 2.4),
+])
+def test_drift_tolerance_by_key(key, committed, expected):
+    tolerance = report.drift_tolerance(key, committed)
+    if expected is None:
+        assert tolerance is None
+    else:
+        assert tolerance == pytest.approx(expected)
+
+
+def test_committed_time_keys_are_never_compared():
+    """Every committed headline key that carries a time unit or word is exempt (a slower CI machine is not drift)."""
+    import re
+    timing = re.compile(r"(\btimes?\b|seconds?|\(m?s\)|\bm?s$|/s\b|\bspeed\b)")
+    for nb in NOTEBOOKS:
+        for key, value in report.committed_headline(nb).items():
+            if isinstance(value, (int, float)) and timing.search(key.lower()):
+                assert report.drift_tolerance(key, float(value)) is None, (nb.name, key)
