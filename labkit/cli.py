@@ -353,11 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     dft.add_argument("--out", help="run folder (default runs/<profile>/)")
     dft.set_defaults(func=cmd_drift)
     tr = sub.add_parser("train", help="train one lab from its profile (the script torchrun launches)")
-    tr.add_argument("notebook", help="lab number, e.g. 02")
+    tr.add_argument("notebook", help="lab number: 02, 03, 04, 05 or 06")
     tr.add_argument("--profile", choices=env.PROFILES, default="smoke")
     tr.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a profile setting or a run option (net, data_root, seed, max_steps, device, "
-                         "num_workers); repeatable")
+                    help="override a profile setting or a run option (net, data_root, seed, max_steps, max_images, "
+                         "device, num_workers); repeatable")
     tr.add_argument("--out", help="checkpoint folder (default runs/<profile>/train_NN/)")
     tr.add_argument("--no-resume", action="store_true", help="start over instead of resuming last.pth")
     tr.set_defaults(func=cmd_train)

@@ -187,10 +187,20 @@ def _as_loader(data: Any, *, batch_size: int, shuffle: bool, num_workers: int,
 
 
 def _set_epoch(loader: DataLoader, epoch: int) -> None:
-    """``DistributedSampler.set_epoch`` (a new shuffle each epoch, the same on every rank)."""
+    """Start epoch ``epoch`` (0-based): ``DistributedSampler.set_epoch`` (a new shuffle each epoch,
+    the same on every rank), and ``set_epoch`` of the dataset's ``augment`` when it has one (001's
+    :class:`labkit.data.augment.AdaptiveAugment`), so that an epoch-dependent augmentation follows
+    the loop's epochs on every rank, in DataLoader workers (they copy the dataset when the epoch's
+    iteration starts, after this call) and after a resume."""
     sampler = getattr(loader, "sampler", None)
     if isinstance(sampler, DistributedSampler):
         sampler.set_epoch(epoch)
+    dataset = getattr(loader, "dataset", None)
+    while isinstance(dataset, torch.utils.data.Subset):
+        dataset = dataset.dataset
+    set_aug_epoch = getattr(getattr(dataset, "augment", None), "set_epoch", None)
+    if callable(set_aug_epoch):
+        set_aug_epoch(epoch)
 
 
 def _unpack(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

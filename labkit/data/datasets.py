@@ -31,7 +31,7 @@ from labkit.io import image_size, img2tensor, list_images, read_image
 
 __all__ = [
     "Augment", "SRFolderDataset", "PairedFolderDataset", "ArrayPairDataset", "paired_random_crop",
-    "div2k_paths", "sr_pairs", "dacon_sr_paths", "flare_pairs", "kfold_split", "FlarePairDataset",
+    "div2k_paths", "sr_pairs", "dacon_sr_paths", "make_dacon_sr_miniature", "flare_pairs", "kfold_split", "FlarePairDataset",
     "InpaintingPhotoDataset", "DaconInpaintingDataset", "split_indices", "SIDD_NPY_FILES", "load_sidd_npy",
     "sidd_npy_splits", "sidd_medium_pairs", "PairListDataset", "gopro_paths", "gopro_pairs", "gopro_splits",
     "half_split", "DegradedCropDataset", "sr_benchmark_paths", "README",
@@ -746,6 +746,63 @@ def dacon_sr_paths(root: PathLike) -> dict[str, Path]:
     if (root / "test" / "hr").is_dir():
         out["test_hr"] = root / "test" / "hr"
     return out
+
+
+def make_dacon_sr_miniature(
+    root: PathLike,
+    train: Sequence[tuple[str, np.ndarray]],
+    test: Sequence[tuple[str, np.ndarray]],
+    *,
+    scale: int = 4,
+    hr_size: int = 256,
+    crops_per_side: int = 3,
+) -> Path:
+    """Write a miniature of the DACON SR layout (:func:`dacon_sr_paths`) from in-memory photos.
+
+    Each training photo gives ``crops_per_side x crops_per_side`` evenly spaced HR crops of
+    ``hr_size`` px (every photo weighs the same), written as ``train/hr/<name>_<i><j>.png`` with
+    their MATLAB-bicubic LR in ``train/lr/``; each test photo is mod-cropped to ``scale`` and
+    written to ``test/hr/`` with its LR in ``test/lr/`` (the organisers kept the test HR; the
+    miniature keeps it so that the test set can be scored). Notebook 03 and ``labkit train 03``
+    use it when no ``data_root`` is given.
+
+    Args:
+        root: folder to fill (created; existing files are replaced atomically).
+        train, test: ``[(name, HWC RGB array, float [0, 1] or uint8), ...]``, e.g.
+            ``labkit.data.sample.sample_images('train')``.
+        scale: HR / LR factor. hr_size: HR crop side in px, a multiple of ``scale``.
+        crops_per_side: crops along each axis of a training photo (>= 1).
+
+    Returns:
+        ``root`` as a Path.
+
+    Raises:
+        ValueError: ``hr_size`` not a positive multiple of ``scale``, ``crops_per_side < 1``, or a
+            training photo smaller than ``hr_size`` (named).
+    """
+    from labkit.io import write_image  # local: keeps this module's import list short
+
+    scale = _check_scale(scale)
+    if int(hr_size) < scale or int(hr_size) % scale:
+        raise ValueError(f"hr_size must be a positive multiple of scale={scale}, got {hr_size}")
+    if int(crops_per_side) < 1:
+        raise ValueError(f"crops_per_side must be >= 1, got {crops_per_side}")
+    root, hr, k = Path(root), int(hr_size), int(crops_per_side)
+    for name, img in train:
+        img = _as_float_image(img, f"training photo {name!r}")
+        if img.shape[0] < hr or img.shape[1] < hr:
+            raise ValueError(f"training photo {name!r} is {img.shape[1]}x{img.shape[0]}, smaller than hr_size={hr}")
+        ys = np.linspace(0, img.shape[0] - hr, k).round().astype(int)
+        xs = np.linspace(0, img.shape[1] - hr, k).round().astype(int)
+        for i, y in enumerate(ys):
+            for j, x in enumerate(xs):
+                crop = img[y:y + hr, x:x + hr]
+                write_image(root / "train" / "hr" / f"{name}_{i}{j}.png", crop)
+                write_image(root / "train" / "lr" / f"{name}_{i}{j}.png", bicubic_downsample(crop, scale))
+    for name, lq, gt in sr_pairs(test, scale):
+        write_image(root / "test" / "lr" / f"{name}.png", lq)
+        write_image(root / "test" / "hr" / f"{name}.png", gt)
+    return root
 # Inpainting + colorization (notebook 06, write-up 002)
 # --------------------------------------------------------------------------------------------------
 

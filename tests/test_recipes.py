@@ -1,0 +1,191 @@
+"""``labkit train NN``: every lab's training script, on the bundled photos and on each real layout.
+
+Each run is capped at 2 optimizer steps (``max_steps``); the checks are what a run must leave
+behind (``last.pth`` at the capped step, ``history.json``) and that the recipe is the write-up's
+(loss, optimizer, schedule), plus the layout errors and the files rank 0 derives once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+import layouts
+from labkit import recipes
+from labkit.data import augment, datasets
+from labkit.train import History, fit
+
+
+def _last(out) -> dict:
+    return torch.load(out / "last.pth", weights_only=True)
+
+
+def test_every_lab_has_a_recipe():
+    assert sorted(recipes.LABS) == ["02", "03", "04", "05", "06"]
+
+
+def test_03_smoke_fine_tunes_the_000_recipe_on_the_miniature(tmp_path):
+    out = tmp_path / "t03"
+    h = recipes.run("03", "smoke", {"max_steps": 2, "pretrained": "scratch"}, out=out, resume=False, progress=False)
+    assert h.epochs[-1]["step"] == 2 and _last(out)["global_step"] == 2
+    assert h.epochs[-1]["val_psnr"] > 10                      # validated on the whole val photo, Y, crop 4
+    patches = out / "patches_mini_dacon_train_4x4"
+    n_pairs = len(list((out / "mini_dacon" / "train" / "hr").glob("*.png")))
+    assert n_pairs == 9 * 5 and len(list((patches / "gt").glob("*.png"))) == 16 * n_pairs
+    r = recipes.build("03", *recipes.split_overrides("03", "smoke", {"pretrained": "scratch"}), work_dir=out)
+    assert r.fit_kwargs["loss"] == {"l1": 2.0, "l2": 1.0} and r.fit_kwargs["monitor"] == "val_loss"
+    assert r.fit_kwargs["optimizer"].defaults["betas"] == (0.9, 0.99) and r.fit_kwargs["early_stopping"] == 2
+    assert isinstance(r.fit_kwargs["scheduler"], torch.optim.lr_scheduler.StepLR)
+    stamp = (patches / ".complete").stat().st_mtime_ns
+    recipes.build("03", *recipes.split_overrides("03", "smoke", {"pretrained": "scratch"}), work_dir=out)
+    assert (patches / ".complete").stat().st_mtime_ns == stamp   # the patches are reused, not rewritten
+    recipes.build("03", *recipes.split_overrides("03", "smoke", {"pretrained": "scratch", "max_images": 3}), work_dir=out)
+    assert len(list((patches / "gt").glob("*.png"))) == 16 * 3      # other settings: remade, no stale patches left
+
+
+def test_03_full_on_the_dacon_layout_with_esrgan_weights(tmp_path, dacon_sr_root):
+    from labkit import models, weights
+
+    torch.manual_seed(0)
+    small = models.RRDBNet(scale=4, num_feat=8, num_block=1, num_grow_ch=4)
+    pth = tmp_path / "small_esrgan.pth"
+    torch.save(weights.rrdb_from_basicsr(small.state_dict(), "esrgan"), pth)   # the ESRGAN repository's layout
+    out = tmp_path / "t03"
+    over = {"max_steps": 2, "pretrained": str(pth), "model": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4},
+            "val_fraction": 0.34}
+    cfg, opts = recipes.split_overrides("03", "full", {**over, "data_root": str(dacon_sr_root)})
+    r = recipes.build("03", cfg, opts, work_dir=out)
+    assert all(torch.equal(a, b) for a, b in zip(r.model.state_dict().values(), small.state_dict().values()))
+    assert len(r.val_set) == 1 and len(r.train_set) == 16 * 2   # 3 pairs: 1 validates, 2 give 4 x 4 patches
+    h = recipes.run("03", "full", {**over, "data_root": str(dacon_sr_root)}, out=out, resume=False, progress=False)
+    assert _last(out)["global_step"] == 2 and h.epochs[-1]["val_psnr"] > 5
+
+
+def test_03_errors_name_what_is_missing(tmp_path, dacon_sr_root):
+    with pytest.raises(ValueError, match="data_root"):
+        recipes.build("03", *recipes.split_overrides("03", "full", {}), work_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="train"):
+        recipes.build("03", *recipes.split_overrides("03", "full", {"data_root": str(tmp_path)}), work_dir=tmp_path)
+    missing = tmp_path / "no_such_RRDB_PSNR_x4.pth"
+    cfg, opts = recipes.split_overrides("03", "full", {"data_root": str(dacon_sr_root), "pretrained": str(missing)})
+    with pytest.raises((OSError, ValueError), match="no_such_RRDB_PSNR_x4"):
+        recipes.build("03", cfg, opts, work_dir=tmp_path / "w")
+
+
+def test_04_smoke_flares_on_the_bundled_photos(tmp_path):
+    out = tmp_path / "t04"
+    over = {"max_steps": 2, "hinet": {"wf": 4, "depth": 3, "hin_position_left": 0, "hin_position_right": 2},
+            "process_num": 1}
+    r = recipes.build("04", *recipes.split_overrides("04", "smoke", over), work_dir=out)
+    assert isinstance(r.train_set.augment, augment.AdaptiveAugment) and r.train_set.augment.start_epoch == 2
+    assert r.fit_kwargs["grad_clip"] == 1.0 and r.fit_kwargs["amp"] is True
+    assert isinstance(r.fit_kwargs["scheduler"], torch.optim.lr_scheduler.CosineAnnealingLR)
+    h = recipes.run("04", "smoke", over, out=out, resume=False, progress=False)
+    assert _last(out)["global_step"] == 2 and h.epochs[-1]["val_psnr"] > 5
+
+
+@pytest.mark.parametrize("layout", ["lg", "flare7k"])
+def test_04_full_on_the_contest_and_flare7k_layouts(tmp_path, layout):
+    root = (layouts.make_lg_flare(tmp_path / "lg", n_train=6, n_test=1, size=(256, 320)) if layout == "lg"
+            else layouts.make_flare7k(tmp_path / "f7k", n=6, size=(256, 320)))
+    out = tmp_path / "t04"
+    over = {"max_steps": 2, "batch_size": 2, "process_num": 1, "folds": 3, "hsv_threshold": 0,
+            "hinet": {"wf": 4, "depth": 5, "hin_position_left": 3, "hin_position_right": 4}, "data_root": str(root)}
+    h = recipes.run("04", "full", over, out=out, resume=False, progress=False)
+    assert _last(out)["global_step"] == 2 and torch.isfinite(torch.tensor(h.epochs[-1]["train_loss"]))
+    assert len(list((out / "patches" / "input").glob("*.png"))) > 0 and (out / "patches" / ".complete").is_file()
+
+
+def test_05_smoke_and_sidd_arrays(tmp_path, sidd_npy_root):
+    small = {"max_steps": 2, "width": 8, "batch_size": 2}
+    h = recipes.run("05", "smoke", small, out=tmp_path / "a", resume=False, progress=False)
+    assert _last(tmp_path / "a")["global_step"] == 2 and h.epochs[-1]["val_psnr"] > 10
+    cfg, opts = recipes.split_overrides("05", "full", {**small, "data_root": str(sidd_npy_root), "max_images": 2,
+                                                       "sidd_counts": (2, 1, 1)})
+    r = recipes.build("05", cfg, opts, work_dir=tmp_path / "b")
+    assert (len(r.train_set), len(r.val_set)) == (2, 1) and r.train_set.augment is not None
+    assert r.fit_kwargs["optimizer"].defaults["betas"] == (0.9, 0.9)   # NAFNet's AdamW
+    h = recipes.run("05", "full", {**small, "data_root": str(sidd_npy_root), "sidd_counts": (2, 1, 1)},
+                    out=tmp_path / "b", resume=False, progress=False)
+    assert _last(tmp_path / "b")["global_step"] == 2
+
+
+def test_06_gan_recipe_smoke_and_dacon_layout(tmp_path, dacon_inpainting_root):
+    small = {"max_steps": 2, "batch_size": 2, "generator": {"num_feat": 8, "num_down": 3, "block_type": "plain"},
+             "discriminator": {"ndf": 8, "n_layers": 3, "norm": "instance"}}
+    r = recipes.build("06", *recipes.split_overrides("06", "smoke", small), work_dir=tmp_path)
+    assert r.discriminator is not None and r.fit_kwargs["step"].lambda_gp == 10.0
+    h = recipes.run("06", "smoke", small, out=tmp_path / "a", resume=False, progress=False)
+    assert h.epochs[-1]["step"] == 2 and (tmp_path / "a" / "last.pth").is_file()
+    h = recipes.run("06", "full", {**small, "data_root": str(dacon_inpainting_root)}, out=tmp_path / "b",
+                    resume=False, progress=False)
+    assert h.epochs[-1]["step"] == 2
+    with pytest.raises(ValueError, match="data_root"):
+        recipes.build("06", *recipes.split_overrides("06", "full", {}), work_dir=tmp_path)
+
+
+class _EpochRecorder:
+    """An epoch-dependent augmentation that records the epoch of every call."""
+
+    def __init__(self):
+        self.epoch, self.seen = 0, []
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __call__(self, lq, gt):
+        self.seen.append(self.epoch)
+        return lq, gt
+
+
+def test_fit_sets_the_augment_epoch_also_after_a_resume(tmp_path):
+    """001's "augment from epoch N": fit calls ``train_set.augment.set_epoch`` at every epoch."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    imgs = [rng.random((8, 8, 3), dtype=np.float32) for _ in range(4)]
+    ds = datasets.ArrayPairDataset(imgs, imgs, scale=1)
+    ds.augment = rec = _EpochRecorder()
+
+    def train(epochs):
+        torch.manual_seed(0)
+        net = nn.Conv2d(3, 3, 3, padding=1)
+        return fit(net, ds, loss="l1", optimizer=torch.optim.SGD(net.parameters(), lr=0.01), epochs=epochs,
+                   batch_size=2, checkpoint_dir=tmp_path, device="cpu", progress=False, log=None, seed=0)
+
+    train(2)
+    assert rec.seen == [0] * 4 + [1] * 4
+    rec.seen.clear()
+    train(3)                                                   # resumes after epoch 2: the third epoch is epoch 2
+    assert rec.seen == [2] * 4
+    adaptive = augment.AdaptiveAugment(lambda lq, gt: (lq + 1, gt), start_epoch=1)
+    ds.augment = adaptive
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, [0, 1]), batch_size=2)
+    from labkit.train import _set_epoch
+    _set_epoch(loader, 1)
+    assert adaptive.epoch == 1                                 # reached through a Subset too
+
+
+def test_torchrun_two_processes_train_lab_04_on_real_photos(tmp_path):
+    """Rank 0 writes the patches once while rank 1 waits; both train from them."""
+    root = layouts.make_lg_flare(tmp_path / "lg", n_train=6, n_test=1, size=(256, 320))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LABKIT_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", "-m", "labkit.train", "04", "--profile", "full", "-p", "max_steps=2",
+           "-p", "batch_size=2", "-p", "process_num=1", "-p", "folds=3", "-p", "hsv_threshold=0",
+           "-p", "hinet={'wf': 4, 'depth': 3, 'hin_position_left': 0, 'hin_position_right': 2}",
+           "-p", f"data_root={root}", "--out", str(tmp_path / "t04"), "--no-resume"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "on 2 process(es), global batch 2" in res.stdout
+    ck = _last(tmp_path / "t04")
+    assert ck["global_step"] == 2 and len(ck["rng_ranks"]) == 2
+    assert History.load_json(tmp_path / "t04" / "history.json").epochs[-1]["step"] == 2
