@@ -11,9 +11,10 @@ Sections:
 - **trainer**: :func:`labkit.train.fit` steps/s against a bare PyTorch loop (same model, batch,
   data, optimizer); goal: fit within 3 % of the bare loop.
 - **inference**: each model's images/s whole, tiled (:func:`labkit.infer.tiled` with ``batch``
-  tiles per forward call; the one-tile-per-call ratio in the details) vs whole (time ratio; peak
-  memory as resident-set growth in a fresh process, see ``benchmarks/memprobe.py``; goal: tiled
-  <= 1.2x whole beyond the tiles' overlap redundancy) and the x8 self-ensemble's cost against
+  tiles per forward call; the one-tile-per-call ratio in the details) vs whole (time ratio; goal:
+  tiled <= 1.2x whole beyond the tiles' overlap redundancy); peak memory, whole vs tiled with one
+  tile per call, at one input size and at twice its side (resident-set growth in a fresh process,
+  see ``benchmarks/memprobe.py``; goal: tiled flat, whole growing); and the x8 self-ensemble's cost against
   8 plain passes run back to back (so both sides last as long and meet the same machine load;
   goal ~8.0x).
 - **data**: 001's patch extraction (:func:`labkit.data.patches.make_patch_pairs`) serial vs
@@ -45,13 +46,14 @@ from labkit.report import markdown_table, write_json_atomic
 
 REPO = Path(__file__).resolve().parent.parent
 
-#: sizes and repeats of the full CPU run (about 5 minutes on 2 cores); ``--quick`` shrinks them
+#: sizes and repeats of the full CPU run (about 1.5 minutes on a quiet 2-core CPU); ``--quick`` shrinks them
 CONFIG: dict[str, Any] = dict(
     repeats=2,
     trainer=dict(steps=20, batch_size=16, gt_size=64, scale=4, model="edsr_smoke"),
     inference=dict(models=["edsr_smoke", "rrdb_smoke", "swinir_smoke", "nafnet_smoke", "hinet_smoke"],
-                   sr_size=96, restoration_size=192, tile=48, overlap=8, batch=4, memory=True),
-    patches=dict(images=4, size=768, img_size=96, stride=48, larger=(192,), process_num=2),
+                   sr_size=96, restoration_size=192, tile=48, overlap=8, batch=4, memory=True,
+                   memory_sr_size=128, memory_restoration_size=256),
+    patches=dict(images=8, size=1024, img_size=96, stride=48, larger=(192,), process_num=2),
     padded=dict(height=2448, width=3264, patch_size=256, stride=128, batch_size=8, width_feat=8),
     gpu=dict(steps=20, batch_size=8, gt_size=128),
 )
@@ -198,6 +200,36 @@ def _memory(name: str, size: int, mode: str, tile: int, overlap: int, batch: int
     return json.loads(res.stdout.strip().splitlines()[-1])["peak_mb"]
 
 
+def _memory_row(name: str, size: int, tile: int, overlap: int) -> dict:
+    """Peak memory of whole vs tiled inference (one tile per call: ``tiled``'s default), at ``size``
+    and at twice the side (4x the pixels). Ratio: tiled / whole at the larger side.
+
+    Whole-image memory grows with the image's activations. Tiled memory holds the image buffers
+    (the float32 input, the output canvas and its weight map, the result: ``3 in + 7 out`` floats
+    per pixel) plus one tile's activations; the goal is that beyond those buffers it stays flat.
+    """
+    scale = _SMOKE[name][0]
+    mem = {(mode, k): _memory(name, k * size, mode, tile, overlap, 1) for mode in ("whole", "tiled") for k in (1, 2)}
+    if any(v is None for v in mem.values()):
+        return _row("inference", f"{name}: peak memory, tiled vs whole", float("nan"), "tiled / whole peak MiB",
+                    "tiled flat beyond the image buffers", False, error="a memory probe failed")
+
+    def buffers_mb(k: int) -> float:
+        side = k * size
+        return (3 * side**2 + 7 * (side * scale) ** 2) * 4 / 2**20
+
+    whole1, whole2, tiled1, tiled2 = mem["whole", 1], mem["whole", 2], mem["tiled", 1], mem["tiled", 2]
+    beyond1, beyond2 = tiled1 - buffers_mb(1), tiled2 - buffers_mb(2)
+    flat = beyond2 <= beyond1 + 4.0                    # 4 MiB of allocator slack
+    return _row("inference", f"{name}: peak memory, tiled vs whole", tiled2 / max(whole2, 1e-6),
+                f"tiled / whole peak MiB at {2 * size}px input", "tiled flat beyond the image buffers",
+                flat and tiled2 < whole2,
+                **{f"whole_mb_{size}px": whole1, f"whole_mb_{2 * size}px": whole2,
+                   f"tiled_mb_{size}px": tiled1, f"tiled_mb_{2 * size}px": tiled2,
+                   "tiled_beyond_buffers_mb": f"{beyond1:.1f} -> {beyond2:.1f}",
+                   "tile": f"{tile} overlap {overlap}, 1 per call"})
+
+
 def bench_inference(cfg: dict, repeats: int) -> list[dict]:
     c = cfg["inference"]
     rows = []
@@ -218,11 +250,11 @@ def bench_inference(cfg: dict, repeats: int) -> list[dict]:
         detail = dict(images_per_s_whole=round(1 / t["whole"], 3), input=f"{size}x{size}", output=f"{size * scale}px",
                       tile=f"{tile} overlap {overlap} ({len(starts) ** 2} tiles, {batch} per call)",
                       tile_redundancy=round(redundancy, 2), ratio_batch1=round(t["tiled_batch1"] / t["whole"], 3))
-        if c.get("memory"):
-            mem = {m: _memory(name, size, m, tile, overlap, batch) for m in ("whole", "tiled")}
-            detail.update(peak_mb_whole=mem["whole"], peak_mb_tiled=mem["tiled"])
         rows.append(_row("inference", f"{name}: tiled vs whole", ratio, "tiled time / whole time",
                          "<= 1.2 x tile redundancy", ratio <= 1.2 * redundancy, **detail))
+        if c.get("memory"):
+            rows.append(_memory_row(name, c["memory_sr_size"] if scale > 1 else c["memory_restoration_size"],
+                                    tile, overlap))
         ens = t["ensemble"] / (t["whole8"] / 8)
         rows.append(_row("inference", f"{name}: x8 self-ensemble", ens, "ensemble time / one pass (of 8 in a row)",
                          "~8.0", abs(ens - 8.0) <= 0.8, input=f"{size}x{size}",
