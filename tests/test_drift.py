@@ -99,3 +99,20 @@ def test_committed_time_keys_are_never_compared():
         for key, value in report.committed_headline(nb).items():
             if isinstance(value, (int, float)) and timing.search(key.lower()):
                 assert report.drift_tolerance(key, float(value)) is None, (nb.name, key)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_each_notebook_reports_its_spread_over_seeds(notebook):
+    """The "How much these numbers move between seeds" cell has a filled table whose ranges add up."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    spread = [("".join(c["source"])) for c in cells
+              if c["cell_type"] == "markdown" and "".join(c["source"]).startswith("### How much these numbers move")]
+    assert len(spread) == 1, notebook.name
+    rows = [line for line in spread[0].splitlines() if line.startswith("| ") and not line.startswith("| headline")]
+    assert rows, f"{notebook.name}: the spread table has no rows"
+    for row in rows:
+        cells_ = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells_) == 5, (notebook.name, row)
+        values = [float(c) for c in cells_[1:]]
+        seeds, rng = values[:3], values[3]
+        assert abs((max(seeds) - min(seeds)) - rng) <= 0.011, (notebook.name, row)
