@@ -9,6 +9,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("LABKIT_PROFILE", "smoke")
 # OpenMP threads sleep instead of spinning while they wait (labkit.env.PASSIVE_OPENMP); same numbers.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The instruction set is deliberately not pinned (ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA / MKL_CBWR): pinned to AVX2,
+# an AMD and an Intel machine still printed different numbers. The drift check holds each headline to the spread
+# measured across instruction sets instead (labkit.drift, notebooks/results/spread.json, its "pinning" entry).
 # Notebook runs under test write to a scratch folder, never into the user's runs/.
 os.environ.setdefault("LABKIT_RUNS", tempfile.mkdtemp(prefix="labkit-test-runs-"))
 

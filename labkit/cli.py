@@ -1,8 +1,11 @@
-"""Command line: ``labkit run``, ``labkit list``, ``labkit report``, ``labkit drift``, ``labkit train``,
+"""Command line: ``labkit run``, ``labkit list``, ``labkit report``, ``labkit drift``, ``labkit spread``, ``labkit train``,
 ``labkit bench``, ``labkit eval``, ``labkit gpu-check``.
 
 ``labkit drift`` compares a run folder's headline numbers with the outputs committed in the notebooks
-(:func:`labkit.report.check_drift`) and exits 1 if any moved by more than its tolerance.
+(:func:`labkit.drift.check_drift`) and exits 1 if any moved by more than the rule measured for it
+(``notebooks/results/spread.json``). ``labkit spread measure --isa NAME --seed S`` runs every notebook
+with the kernels forced to one instruction set and one seed; ``labkit spread build`` turns those runs into
+the spread file.
 
 ``labkit train NN --profile smoke|full -p key=value [--out DIR]`` trains one lab from its profile
 (:mod:`labkit.recipes`); under ``torchrun`` it is data-parallel. ``labkit bench`` runs the
@@ -35,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from labkit import env, report
+from labkit import drift, env, report
 
 NOTEBOOKS_DIR = env.REPO_ROOT / "notebooks"
 
@@ -272,7 +275,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_drift(args: argparse.Namespace) -> int:
     root = Path(args.out) if args.out else env.runs_dir() / args.profile
-    results = report.check_drift(root, Path(args.notebooks_dir))
+    results = drift.check_drift(root, Path(args.notebooks_dir))
     if not results:
         print(f"no run of a committed notebook under {root}: run `labkit run --profile {args.profile}` first",
               file=sys.stderr)
@@ -281,13 +284,53 @@ def cmd_drift(args: argparse.Namespace) -> int:
     for name, rows in results.items():
         bad = [r for r in rows if not r["ok"]]
         drifted += bool(bad)
-        print(f"{name}: {'DRIFT' if bad else 'ok'} ({len(rows) - len(bad)}/{len(rows)} headline values within tolerance)")
+        print(f"{name}: {'DRIFT' if bad else 'ok'} ({len(rows) - len(bad)}/{len(rows)} headline values within "
+              f"their measured spread)")
         for r in rows:
-            tol = "not compared" if r["tolerance"] is None and isinstance(r["committed"], (int, float)) else r["tolerance"]
-            mark = "  " if r["ok"] else "!!"
-            print(f"  {mark} {r['key']}: committed {r['committed']!r}, fresh {r['fresh']!r}"
-                  + (f" (tolerance {tol})" if tol is not None else ""))
+            print(drift.format_row(r))
     return 1 if drifted else 0
+
+
+def cmd_spread_measure(args: argparse.Namespace) -> int:
+    """Every chosen notebook, smoke profile, under one instruction-set configuration and one seed."""
+    forced = drift.isa_environment(args.isa)
+    os.environ.update(forced)   # inherited by the notebook kernels papermill starts
+    out = Path(args.out or env.runs_dir() / "spread") / drift.run_dir_name(args.isa, args.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    report.write_json_atomic(out / "machine.json", drift.describe_machine(forced))
+    run_args = argparse.Namespace(notebooks_dir=args.notebooks_dir, notebook=args.notebook, profile="smoke",
+                                  param=[f"seed={args.seed}"], sweep=[], out=str(out))
+    return cmd_run(run_args)
+
+
+def cmd_spread_show(args: argparse.Namespace) -> int:
+    nb_dir = Path(args.notebooks_dir)
+    spread = drift.load_spread(nb_dir)
+    if not spread:
+        print(f"no {nb_dir / drift.SPREAD_FILE}: measure with `labkit spread measure`, then `labkit spread build`",
+              file=sys.stderr)
+        return 1
+    for nb in select_notebooks(args.notebook, discover_notebooks(nb_dir)):
+        rules = drift.rules_for(spread, nb.stem)
+        runs = spread["notebooks"].get(nb.stem, {}).get("runs", {})
+        print(f"## {nb.stem} ({len(runs)} runs: {', '.join(runs)})\n")
+        print(report.markdown_table(drift.spread_summary(spread, nb.stem, list(rules))) + "\n")
+    return 0
+
+
+def cmd_spread_build(args: argparse.Namespace) -> int:
+    nb_dir = Path(args.notebooks_dir)
+    path = nb_dir / drift.SPREAD_FILE
+    spread = drift.build_spread(nb_dir, Path(args.runs or env.runs_dir() / "spread"), drift.load_spread(nb_dir))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report.write_json_atomic(path, spread)
+    for name, entry in spread["notebooks"].items():
+        checks = [r["check"] for r in entry["rules"].values()]
+        print(f"{name}: {len(entry['runs'])} runs; " + ", ".join(f"{checks.count(c)} {c}" for c in sorted(set(checks))))
+    print(f"written: {path}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from labkit import recipes
 
@@ -352,6 +395,20 @@ def build_parser() -> argparse.ArgumentParser:
     dft.add_argument("--profile", choices=env.PROFILES, default="smoke")
     dft.add_argument("--out", help="run folder (default runs/<profile>/)")
     dft.set_defaults(func=cmd_drift)
+    spr = sub.add_parser("spread", help="measure how much the headlines move across instruction sets and seeds")
+    spr_sub = spr.add_subparsers(dest="spread_command", required=True)
+    sm = spr_sub.add_parser("measure", help="run the notebooks (smoke) with the kernels forced to one instruction set")
+    sm.add_argument("notebook", nargs="*", help="notebooks by number (01) or name; default: all")
+    sm.add_argument("--isa", default=drift.NATIVE, help=f"one of {', '.join(drift.ISA_CONFIGS)} (default native)")
+    sm.add_argument("--seed", type=int, default=42)
+    sm.add_argument("--out", help="folder of the measured runs (default runs/spread/)")
+    sm.set_defaults(func=cmd_spread_measure)
+    sb = spr_sub.add_parser("build", help="write notebooks/results/spread.json from the measured runs")
+    sb.add_argument("--runs", help="folder of the measured runs (default runs/spread/)")
+    sb.set_defaults(func=cmd_spread_build)
+    ss = spr_sub.add_parser("show", help="print each headline's range across instruction sets and seeds, and its check")
+    ss.add_argument("notebook", nargs="*", help="notebooks by number (01) or name; default: all")
+    ss.set_defaults(func=cmd_spread_show)
     tr = sub.add_parser("train", help="train one lab from its profile (the script torchrun launches)")
     tr.add_argument("notebook", help="lab number: 02, 03, 04, 05 or 06")
     tr.add_argument("--profile", choices=env.PROFILES, default="smoke")

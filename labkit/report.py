@@ -25,7 +25,6 @@ import datetime as _dt
 import json
 import math
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -33,7 +32,7 @@ from typing import Any, Iterable, Mapping, Sequence
 METRICS_FILE = "metrics.json"
 RUN_SUMMARY_FILE = "run_summary.json"
 REPORT_FILE = "report.md"
-#: The line :func:`save_metrics` prints, and :func:`committed_headline` finds in a notebook's outputs.
+#: The line :func:`save_metrics` prints, and :func:`labkit.drift.committed_headline` finds in a notebook's outputs.
 HEADLINE_PREFIX = "headline: "
 
 
@@ -95,7 +94,7 @@ def save_metrics(
         tables: named tables, each a list of row dicts with the same keys.
         notes: free-text lines (which convention, what was skipped and why).
         echo: also print the headline as one ``headline: {json}`` line. In a committed notebook that
-            line is what :func:`committed_headline` reads back to catch drift.
+            line is what :func:`labkit.drift.committed_headline` reads back to catch drift.
         extra: anything else JSON-serialisable (configs, histories).
 
     Returns the path written.
@@ -282,94 +281,3 @@ def write_report(root: str | os.PathLike) -> Path:
     tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, out)
     return out
-
-
-# ----------------------------------------------------------------------------- drift
-
-
-#: How far a fresh run's headline number may sit from the committed notebook's before it counts as
-#: drift: (regular expressions searched in the lower-cased key, absolute tolerance), first match
-#: wins. Same seed and machine give identical numbers (labkit.env.seed_everything); the tolerances
-#: allow another CPU's last bits, and are well below the seed-to-seed spread each notebook reports.
-#: Keys naming a time, a speed or a cost (a word, or a unit: ``(s)``, a trailing `` s``, ``ms``,
-#: ``/s``) are machine-dependent and not compared (None).
-DRIFT_TOLERANCES: tuple[tuple[tuple[str, ...], float | None], ...] = (
-    ((r"\btimes?\b", r"\bcost\b", r"\bseconds?\b", r"\bspeed\b", r"\bthroughput\b",
-      r"\(s\)", r"\(ms\)", r"\bs$", r"\bms$", r"/s\b"), None),
-    ((r"\(db\)",), 0.15),
-    ((r"\bssim\b", r"\bsimilarity\b", r"\bhist sim\b"), 0.01),
-)
-#: Tolerance of any other numeric headline value, relative to the committed one.
-DRIFT_RELATIVE = 0.05
-
-
-def drift_tolerance(key: str, committed: float) -> float | None:
-    """The allowed |fresh - committed| for headline ``key`` (None: not compared); see DRIFT_TOLERANCES.
-
-    Examples: ``"HINet PSNR (dB)"`` -> 0.15; ``"plain time (s)"``, ``"skip s"``, ``"steps/s"`` -> None;
-    ``"plain patches"`` with committed 330 -> 16.5 (5 %).
-    """
-    low = key.lower().strip()
-    for patterns, tol in DRIFT_TOLERANCES:
-        if any(re.search(p, low) for p in patterns):
-            return tol
-    return DRIFT_RELATIVE * max(abs(committed), 1e-12)
-
-
-def committed_headline(notebook: str | os.PathLike) -> dict[str, Any]:
-    """The headline a committed notebook printed (its ``headline: {json}`` output line).
-
-    Raises:
-        FileNotFoundError: no such notebook file.
-        ValueError: the notebook holds no headline line (not executed, or from before the line existed).
-    """
-    path = Path(notebook)
-    if not path.is_file():
-        raise FileNotFoundError(f"notebook not found: {path}")
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    for cell in reversed(nb.get("cells", [])):
-        for out in cell.get("outputs", []):
-            text = out.get("text", "")
-            text = "".join(text) if isinstance(text, list) else text
-            for line in text.splitlines():
-                if line.startswith(HEADLINE_PREFIX):
-                    return json.loads(line[len(HEADLINE_PREFIX):])
-    raise ValueError(f"{path} has no '{HEADLINE_PREFIX.strip()}' output line: re-run it (labkit run) and commit it")
-
-
-def compare_headlines(committed: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per committed headline key: committed, fresh, tolerance and ``ok``.
-
-    Numbers are compared within :func:`drift_tolerance` (keys it exempts get ``ok`` True and tolerance
-    None), strings must be equal, and a key missing from ``fresh`` is not ok.
-    """
-    rows = []
-    for key, old in committed.items():
-        new = fresh.get(key)
-        row: dict[str, Any] = {"key": key, "committed": old, "fresh": new, "tolerance": None}
-        if key not in fresh:
-            row["ok"] = False
-        elif isinstance(old, (int, float)) and not isinstance(old, bool) and isinstance(new, (int, float)):
-            tol = drift_tolerance(key, float(old))
-            row["tolerance"] = tol
-            row["ok"] = tol is None or abs(float(new) - float(old)) <= tol + 1e-12
-        else:
-            row["ok"] = old == new
-        rows.append(row)
-    return rows
-
-
-def check_drift(runs: str | os.PathLike, notebooks: str | os.PathLike) -> dict[str, list[dict[str, Any]]]:
-    """Compare every ``<runs>/<notebook>/metrics.json`` with the committed ``<notebooks>/<notebook>.ipynb``.
-
-    Returns ``{notebook: rows of compare_headlines}`` for the notebooks that have both a fresh run and
-    a committed notebook (sweep runs, ``name@key=value``, are skipped).
-    """
-    results = {}
-    for rec in collect(runs):
-        name = rec.get("notebook", "")
-        nb = Path(notebooks) / f"{name}.ipynb"
-        if "@" in str(rec.get("run", "")) or not nb.is_file():
-            continue
-        results[name] = compare_headlines(committed_headline(nb), rec.get("headline", {}))
-    return results
