@@ -218,3 +218,17 @@ def describe(device: torch.device | None = None) -> str:
         f"labkit {labkit.__version__} | python {platform.python_version()} | torch {torch.__version__} | "
         f"numpy {np.__version__} | device {dev}{gpu} | threads {torch.get_num_threads()}"
     )
+
+
+def progress_bar():
+    """tqdm's class for this session: notebook widgets (``tqdm.auto``) unless ``LABKIT_PROGRESS=text``.
+
+    Headless notebook runs (nbval in CI) have no widget front end; there plain text bars are
+    lighter and never wait on a front end, so the test setup sets ``LABKIT_PROGRESS=text``.
+    """
+    import tqdm
+    import tqdm.auto
+
+    if os.environ.get("LABKIT_PROGRESS", "auto").lower() == "text":
+        return tqdm.tqdm
+    return tqdm.auto.tqdm

@@ -113,7 +113,7 @@ def test_two_processes_match_one_with_the_global_batch_and_resume_after_a_crash(
 
 
 def test_global_batch_must_divide_over_the_ranks():
-    from labkit.train import _as_loader
+    from labkit.train.batches import as_loader as _as_loader
 
     # fake a 2-process world for the check only (no collective is called)
     orig = distributed.is_distributed, distributed.world_size
@@ -153,7 +153,7 @@ def test_torchrun_two_processes_run_lab_02_from_the_cli(tmp_path):
 
 
 def _fit_gan(data, ckdir):
-    from labkit.gan import GANStep, fit_gan
+    from labkit.train.gan import GANStep, fit_gan
 
     g = _net()
     torch.manual_seed(2)

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from labkit import gan, losses, metrics, models, viz
+from labkit import losses, metrics, models, viz
+from labkit.train import gan
 from labkit.data import datasets, degrade
 from labkit.infer import count_parameters
 from labkit.io import write_image

@@ -167,7 +167,7 @@ def test_fit_sets_the_augment_epoch_also_after_a_resume(tmp_path):
     adaptive = augment.AdaptiveAugment(lambda lq, gt: (lq + 1, gt), start_epoch=1)
     ds.augment = adaptive
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, [0, 1]), batch_size=2)
-    from labkit.train import _set_epoch
+    from labkit.train.batches import set_epoch as _set_epoch
     _set_epoch(loader, 1)
     assert adaptive.epoch == 1                                 # reached through a Subset too
 

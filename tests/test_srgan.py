@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from labkit.gan import GANStep, GANTrainingError, fit_gan, gradient_penalty
+from labkit.train.gan import GANStep, GANTrainingError, fit_gan, gradient_penalty
 from labkit.losses import GANLoss
 from labkit.models.discriminator import VGGStyleDiscriminator
 from labkit.models.srresnet import MSRResNet

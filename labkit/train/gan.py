@@ -24,43 +24,31 @@ generator is updated against the **updated** discriminator, whose parameters are
 backward pass. BasicSR's ``SRGANModel`` does the generator first; the difference is one
 discriminator step of lag and does not matter in practice.
 
-:func:`fit_gan` reuses :mod:`labkit.train`'s History, data handling, validation PSNR, RNG capture
-and atomic checkpoints; resume continues after the last finished epoch. Training is float32
-(no AMP: the gradient penalty's double backward and two GradScalers are not worth it here).
-"""
+:func:`fit_gan` is :func:`labkit.train.fit`'s loop with another update: :class:`GANUpdate` plugs
+one :class:`GANStep` into :class:`labkit.train.session.Session`, which owns the epoch loop, the
+history, validation PSNR, resume with the RNG states, atomic checkpoints and DDP for both. Training
+is float32 (no AMP: the gradient penalty's double backward and two GradScalers are not worth it here).
+
 
 from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 
 from labkit import distributed
-from labkit.env import pick_device, seed_everything
 from labkit.losses import GANLoss, gradient_penalty
-from labkit.train import (
-    CheckpointError,
-    History,
-    _as_loader,
-    _outputs,
-    _progress_bar,
-    _read_checkpoint,
-    _restore_rank_rng,
-    _rng_state,
-    _set_epoch,
-    _set_rng_state,
-    _unpack,
-    _validate,
-)
-from labkit.weights import atomic_save, save_state_dict
+from labkit.train.batches import LastOutput, outputs, unpack, validate
+from labkit.train.history import History
+from labkit.train.session import Session, Update
+from labkit.weights import save_state_dict
 
 __all__ = ["GANStep", "GANTrainingError", "fit_gan", "gradient_penalty", "GAN_CHECKPOINT_FORMAT"]
 
@@ -73,7 +61,7 @@ class GANTrainingError(RuntimeError):
 
 def _last(out: Any) -> torch.Tensor:
     """The prediction of a generator that returns a tensor or a list/tuple of tensors (the last)."""
-    return _outputs(out)[-1]
+    return outputs(out)[-1]
 
 
 class GANStep:
@@ -302,103 +290,112 @@ class GANStep:
 # ----------------------------------------------------------------------------- fit_gan
 
 
-class _LastOutput(nn.Module):
-    """Wraps a generator so that validation sees its last output only."""
+class GANUpdate(Update):
+    """The GAN trainer's update for :class:`labkit.train.session.Session`: one :class:`GANStep`.
 
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
+    It owns both networks, both optimizers and schedulers (stepped once per epoch), checkpoints
+    them as ``net_g``/``net_d``/``opt_g``/``opt_d``/``sched_g``/``sched_d`` and writes the
+    generator's weights to ``net_g.pth`` after every epoch. Validation is the generator's last
+    output against ``gt``: ``val_l1`` and ``val_psnr``. The arguments are :func:`fit_gan`'s.
+    """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _last(self.net(x))
+    checkpoint_format = GAN_CHECKPOINT_FORMAT
+    writer = "labkit.train.fit_gan"
 
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, step: GANStep,
+                 opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, sched_g: Any, sched_d: Any,
+                 *, val_crop_border: int, val_y_channel: bool) -> None:
+        self.generator, self.discriminator, self.gan_step = generator, discriminator, step
+        self.g_net: nn.Module = generator  # what trains: the generator, or its DDP wrapper
+        self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
+        self.crop_border, self.y_channel = val_crop_border, val_y_channel
+        self.val_model, self.val_loss = LastOutput(generator), nn.L1Loss()
+        if hasattr(step, "reset"):
+            step.reset()  # the collapse guard counts this run's updates only
 
-@dataclass
-class _GanRun:
-    history: History
-    epoch: int = 0  # finished epochs
-    step: int = 0  # GAN updates
+    def to(self, device: torch.device) -> None:
+        self.generator.to(device)
+        self.discriminator.to(device)
+        if hasattr(self.gan_step, "to"):
+            self.gan_step.to(device)
 
+    def wrap_ddp(self, device: torch.device) -> None:
+        self.g_net = DistributedDataParallel(self.generator, device_ids=[device.index] if device.type == "cuda" else None)
+        for p in self.discriminator.parameters():  # the same starting discriminator on every rank
+            torch.distributed.broadcast(p.data, src=0)
+        distributed.broadcast_buffers(self.discriminator)
 
-def _checkpoint(run: _GanRun, nets: tuple, opts: tuple, scheds: tuple) -> dict:
-    (g, d), (og, od), (sg, sd) = nets, opts, scheds
-    return {
-        "format": GAN_CHECKPOINT_FORMAT,
-        "epoch": run.epoch,
-        "global_step": run.step,
-        "net_g": g.state_dict(),
-        "net_d": d.state_dict(),
-        "opt_g": og.state_dict(),
-        "opt_d": od.state_dict(),
-        "sched_g": sg.state_dict() if sg is not None else None,
-        "sched_d": sd.state_dict() if sd is not None else None,
-        "history": run.history.to_dict(),
-        "rng": _rng_state(),
-    }
+    def learning_rates(self) -> dict[str, float]:
+        return {"lr_g": float(self.opt_g.param_groups[0]["lr"]), "lr_d": float(self.opt_d.param_groups[0]["lr"])}
 
+    def train_mode(self) -> None:
+        self.g_net.train()
+        self.discriminator.train()
 
-def _restore(ck: dict, path: Path, run: _GanRun, nets: tuple, opts: tuple, scheds: tuple,
-             log: Callable[[str], None]) -> None:
-    (g, d), (og, od), (sg, sd) = nets, opts, scheds
-    try:
-        g.load_state_dict(ck["net_g"])
-        d.load_state_dict(ck["net_d"])
-        og.load_state_dict(ck["opt_g"])
-        od.load_state_dict(ck["opt_d"])
-        for name, sched in (("sched_g", sg), ("sched_d", sd)):
+    def train_batch(self, batch: Any, device: torch.device, step: int) -> tuple[dict[str, Any], int]:
+        lq, gt = unpack(batch, device)
+        logs = self.gan_step(self.g_net, self.discriminator, lq, gt, self.opt_g, self.opt_d, step=step)
+        return {k: float(v) for k, v in logs.items()}, lq.shape[0]
+
+    def postfix(self, means: Mapping[str, float]) -> dict[str, str]:
+        return {"g": f"{means.get('l_g_total', 0.0):.4g}", "d": f"{means.get('l_d_total', 0.0):.4g}"}
+
+    def train_columns(self, means: Mapping[str, float]) -> dict[str, Any]:
+        return {**means, "train_loss": means.get("l_g_total")}
+
+    def validate(self, loader: DataLoader | None, device: torch.device) -> dict[str, float | None]:
+        if loader is None:
+            return {"val_l1": None, "val_psnr": None}
+        val_l1, val_psnr = validate(self.val_model, loader, self.val_loss, device=device, amp=False,
+                                    crop_border=self.crop_border, y_channel=self.y_channel)
+        return {"val_l1": val_l1, "val_psnr": val_psnr}
+
+    @property
+    def eval_model(self) -> nn.Module:
+        return self.generator
+
+    def end_epoch(self, monitored: float | None) -> None:
+        for sched in (self.sched_g, self.sched_d):
+            if sched is not None:
+                sched.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "net_g": self.generator.state_dict(),
+            "net_d": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict() if self.sched_g is not None else None,
+            "sched_d": self.sched_d.state_dict() if self.sched_d is not None else None,
+        }
+
+    def load_state_dict(self, ck: Mapping[str, Any], path: Path, log: Callable[[str], None]) -> None:
+        self.generator.load_state_dict(ck["net_g"])
+        self.discriminator.load_state_dict(ck["net_d"])
+        self.opt_g.load_state_dict(ck["opt_g"])
+        self.opt_d.load_state_dict(ck["opt_d"])
+        for name, sched in (("sched_g", self.sched_g), ("sched_d", self.sched_d)):
             if sched is None:
                 continue
             if ck.get(name) is None:
                 log(f"note: {path} has no {name} state; that scheduler starts fresh")
             else:
                 sched.load_state_dict(ck[name])
-        run.history = History.from_dict(ck["history"])
-        run.epoch, run.step = int(ck["epoch"]), int(ck["global_step"])
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise CheckpointError(
-            f"the GAN checkpoint {path} does not fit these networks/optimizers/schedulers "
-            f"({type(e).__name__}: {e}); use another checkpoint_dir or resume=False"
-        ) from e
-    _set_rng_state(ck["rng"], log)
 
+    def before_checkpoint(self) -> None:
+        distributed.broadcast_buffers(self.discriminator)
 
-def _gan_epoch(generator, discriminator, loader, gan_step, opt_g, opt_d, *, run, device,
-               progress, desc) -> dict[str, float]:
-    generator.train()
-    discriminator.train()
-    sums: dict[str, float] = {}
-    count = 0
-    bar = _progress_bar()(loader, desc=desc, leave=False, disable=not progress, mininterval=1.0)
-    for i, batch in enumerate(bar):
-        lq, gt = _unpack(batch, device)
-        logs = gan_step(generator, discriminator, lq, gt, opt_g, opt_d, step=run.step + 1)
-        run.step += 1
-        n = lq.shape[0]
-        for k, v in logs.items():
-            sums[k] = sums.get(k, 0.0) + float(v) * n
-        count += n
-        if progress and i % 10 == 0:
-            bar.set_postfix(g=f"{sums.get('l_g_total', 0.0) / count:.4g}",
-                            d=f"{sums.get('l_d_total', 0.0) / count:.4g}")
-    bar.close()
-    if count == 0:
-        raise ValueError("the training data produced no batches")
-    if distributed.is_distributed():  # means over every rank's samples
-        keys = sorted(sums)
-        both = distributed.all_reduce_sum(torch.tensor([sums[k] for k in keys] + [float(count)], dtype=torch.float64,
-                                                       device=device if device.type == "cuda" else "cpu"))
-        return {k: float(both[i]) / float(both[-1]) for i, k in enumerate(keys)}
-    return {k: v / count for k, v in sums.items()}
+    def save_weights(self, folder: Path) -> None:
+        save_state_dict(self.generator, folder / "net_g.pth")
 
-
-def _fmt(row: dict, epochs: int) -> str:
-    parts = [f"epoch {row['epoch']}/{epochs}"]
-    parts += [f"{k} {row[k]:.4g}" for k in ("l_g_total", "l_g_gan", "l_d_total", "d_real_mean",
-                                            "d_fake_mean") if row.get(k) is not None]
-    if row.get("val_psnr") is not None:
-        parts.append(f"val_psnr {row['val_psnr']:.2f} dB")
-    parts += [f"lr_g {row['lr_g']:.3g}", f"lr_d {row['lr_d']:.3g}", f"{row['seconds']:.1f} s"]
-    return "  ".join(parts)
+    def format_row(self, row: Mapping[str, Any], epochs: int | None, steps: int | None) -> str:
+        parts = [f"epoch {row['epoch']}/{epochs}"]
+        parts += [f"{k} {row[k]:.4g}" for k in ("l_g_total", "l_g_gan", "l_d_total", "d_real_mean",
+                                                "d_fake_mean") if row.get(k) is not None]
+        if row.get("val_psnr") is not None:
+            parts.append(f"val_psnr {row['val_psnr']:.2f} dB")
+        parts += [f"lr_g {row['lr_g']:.3g}", f"lr_d {row['lr_d']:.3g}", f"{row['seconds']:.1f} s"]
+        return "  ".join(parts)
 
 
 def fit_gan(
@@ -482,7 +479,6 @@ def fit_gan(
     broadcast before each checkpoint. The generators have no batch norm. A GANTrainingError on
     one rank ends that process; torchrun then stops the others.
     """
-    log = log or (lambda _msg: None)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if not callable(step):
@@ -491,77 +487,9 @@ def fit_gan(
         if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
             raise ValueError(f"{name}: ReduceLROnPlateau is not supported by fit_gan; use a "
                              "scheduler stepped per epoch (e.g. StepLR)")
-
-    ddp = distributed.init_from_env()
-    main = distributed.is_main()
-    if not main:
-        log = lambda _msg: None  # noqa: E731 (rank 0 logs)
-    dev = distributed.device_for_rank(pick_device(device))
-    generator.to(dev)
-    discriminator.to(dev)
-    if hasattr(step, "to"):
-        step.to(dev)
-    train_loader = _as_loader(train_data, batch_size=batch_size, shuffle=True, num_workers=num_workers,
-                              device=dev, name="train_data", shard=True, seed=seed)
-    val_loader = None if val_data is None or not main else _as_loader(
-        val_data, batch_size=1, shuffle=False, num_workers=num_workers, device=dev, name="val_data")
-    nets, opts, scheds = (generator, discriminator), (opt_g, opt_d), (sched_g, sched_d)
-    run = _GanRun(history=History(monitor="val_psnr"))
-
-    ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    last_path = ckdir / "last.pth" if ckdir else None
-    if last_path is not None and resume and last_path.exists():
-        ck = _read_checkpoint(last_path, GAN_CHECKPOINT_FORMAT, "labkit.gan.fit_gan")
-        _restore(ck, last_path, run, nets, opts, scheds, log)
-        _restore_rank_rng(ck, log)
-        if run.epoch >= epochs:
-            log(f"{last_path}: the run already finished after epoch {run.epoch} "
-                f"(step {run.step}); nothing to train")
-            return run.history
-        log(f"resuming from {last_path} after epoch {run.epoch} (step {run.step})")
-    elif seed is not None:
-        seed_everything(seed + distributed.rank())
-    g_net = generator
-    if ddp:
-        g_net = DistributedDataParallel(generator, device_ids=[dev.index] if dev.type == "cuda" else None)
-        for p in discriminator.parameters():  # the same starting discriminator on every rank
-            torch.distributed.broadcast(p.data, src=0)
-        distributed.broadcast_buffers(discriminator)
-    if hasattr(step, "reset"):
-        step.reset()  # the collapse guard counts this run's updates only
-
-    val_model = _LastOutput(generator)
-    val_loss = nn.L1Loss()
-    while run.epoch < epochs:
-        epoch = run.epoch + 1
-        t0 = time.perf_counter()
-        lr_g, lr_d = float(opt_g.param_groups[0]["lr"]), float(opt_d.param_groups[0]["lr"])
-        _set_epoch(train_loader, run.epoch)
-        means = _gan_epoch(g_net, discriminator, train_loader, step, opt_g, opt_d, run=run,
-                           device=dev, progress=progress and main, desc=f"epoch {epoch}/{epochs}")
-        val_l1 = val_psnr = None
-        if val_loader is not None:
-            val_l1, val_psnr = _validate(val_model, val_loader, val_loss, device=dev, amp=False,
-                                         crop_border=val_crop_border, y_channel=val_y_channel)
-        if ddp and val_data is not None:
-            val_l1, val_psnr = distributed.broadcast_object((val_l1, val_psnr))
-        row = {"epoch": epoch, "step": run.step, **means, "train_loss": means.get("l_g_total"),
-               "val_l1": val_l1, "val_psnr": val_psnr, "lr_g": lr_g, "lr_d": lr_d, "seconds": 0.0}
-        run.history.epochs.append(row)
-        run.epoch = epoch
-        for sched in scheds:
-            if sched is not None:
-                sched.step()
-        row["seconds"] = time.perf_counter() - t0
-        if ckdir is not None:
-            distributed.broadcast_buffers(discriminator)
-            rng_ranks = distributed.gather_objects(_rng_state()) if ddp else None
-            if main:
-                ck = _checkpoint(run, nets, opts, scheds)
-                if rng_ranks is not None:
-                    ck["rng_ranks"] = rng_ranks
-                atomic_save(ck, last_path)
-                save_state_dict(generator, ckdir / "net_g.pth")
-            distributed.barrier()
-        log(_fmt(row, epochs))
-    return run.history
+    update = GANUpdate(generator, discriminator, step, opt_g, opt_d, sched_g, sched_d,
+                       val_crop_border=val_crop_border, val_y_channel=val_y_channel)
+    session = Session(update, train_data, val_data, epochs=epochs, steps=None, batch_size=batch_size,
+                      num_workers=num_workers, device=device, checkpoint_dir=checkpoint_dir, resume=resume,
+                      tracker=None, history=History(monitor="val_psnr"), progress=progress, seed=seed, log=log)
+    return session.run()
