@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labkit import cli, report
+from labkit import cli, report, runner
 
 
 def make_nb(path: Path, body: str) -> Path:
@@ -23,29 +23,29 @@ def make_nb(path: Path, body: str) -> Path:
 
 
 def test_parse_parameter_literals_and_strings():
-    assert cli.parse_parameter("epochs=3") == ("epochs", 3)
-    assert cli.parse_parameter("lr=1e-4") == ("lr", 1e-4)
-    assert cli.parse_parameter("data_root=/data/DIV2K") == ("data_root", "/data/DIV2K")
-    assert cli.parse_parameter("data_root=None") == ("data_root", None)
-    assert cli.parse_parameter("flag=true") == ("flag", True)
+    assert runner.parse_parameter("epochs=3") == ("epochs", 3)
+    assert runner.parse_parameter("lr=1e-4") == ("lr", 1e-4)
+    assert runner.parse_parameter("data_root=/data/DIV2K") == ("data_root", "/data/DIV2K")
+    assert runner.parse_parameter("data_root=None") == ("data_root", None)
+    assert runner.parse_parameter("flag=true") == ("flag", True)
     with pytest.raises(ValueError, match="key=value"):
-        cli.parse_parameter("epochs")
+        runner.parse_parameter("epochs")
 
 
 def test_select_notebooks_by_number_and_name(tmp_path):
     for stem in ("01_data", "02_sr", "10_more"):
         (tmp_path / f"{stem}.ipynb").write_text("{}")
-    available = cli.discover_notebooks(tmp_path)
-    assert [p.stem for p in cli.select_notebooks(["2"], available)] == ["02_sr"]
-    assert [p.stem for p in cli.select_notebooks(["02_sr.ipynb", "01"], available)] == ["02_sr", "01_data"]
-    assert len(cli.select_notebooks([], available)) == 3
+    available = runner.discover_notebooks(tmp_path)
+    assert [p.stem for p in runner.select_notebooks(["2"], available)] == ["02_sr"]
+    assert [p.stem for p in runner.select_notebooks(["02_sr.ipynb", "01"], available)] == ["02_sr", "01_data"]
+    assert len(runner.select_notebooks([], available)) == 3
     with pytest.raises(ValueError, match="matches no notebook.*01_data"):
-        cli.select_notebooks(["07"], available)
+        runner.select_notebooks(["07"], available)
 
 
 def test_discover_fails_clearly_on_empty_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
-        cli.discover_notebooks(tmp_path)
+        runner.discover_notebooks(tmp_path)
 
 
 def test_report_renders_headlines_and_tables(tmp_path):
@@ -90,18 +90,18 @@ def test_labkit_run_reports_failing_cell_and_runs_the_rest(tmp_path, capsys):
 
 
 def test_parse_sweep_values_and_product():
-    assert cli.parse_sweep([]) == []
-    assert cli.parse_sweep(["variant=baseline,x12"]) == [{"variant": "baseline"}, {"variant": "x12"}]
-    combos = cli.parse_sweep(["variant=a,b", "epochs=1,2"])
+    assert runner.parse_sweep([]) == []
+    assert runner.parse_sweep(["variant=baseline,x12"]) == [{"variant": "baseline"}, {"variant": "x12"}]
+    combos = runner.parse_sweep(["variant=a,b", "epochs=1,2"])
     assert combos == [{"variant": "a", "epochs": 1}, {"variant": "a", "epochs": 2},
                       {"variant": "b", "epochs": 1}, {"variant": "b", "epochs": 2}]
-    assert cli.sweep_label({"variant": "x12", "lr": 1e-4}) == "variant=x12,lr=0.0001"
+    assert runner.sweep_label({"variant": "x12", "lr": 1e-4}) == "variant=x12,lr=0.0001"
     with pytest.raises(ValueError, match="KEY=V1,V2"):
-        cli.parse_sweep(["variant"])
+        runner.parse_sweep(["variant"])
     with pytest.raises(ValueError, match="no values"):
-        cli.parse_sweep(["variant=,"])
+        runner.parse_sweep(["variant=,"])
     with pytest.raises(ValueError, match="twice"):
-        cli.parse_sweep(["a=1", "a=2"])
+        runner.parse_sweep(["a=1", "a=2"])
 
 
 def test_sweep_table_and_plot_in_report(tmp_path):
