@@ -67,8 +67,8 @@ with open(os.environ["LABKIT_GPU_STATS"], "w") as _f:
 def make_data(root: Path) -> dict[str, dict[str, Any]]:
     """Write each lab's dataset layout under ``root``; return ``{lab: parameters}`` for ``labkit run``.
 
-    Sizes fit the full profiles: DIV2K HR 384 x 480 (192-px crops), LG flare 512 x 640 (256-px
-    windows), SIDD arrays 256 px, GoPro 320 x 384 (256-px crops), DACON inpainting 256 px.
+    Sizes fit the full profiles: DIV2K HR 384 x 480 (192-px crops), LG flare 384 x 512 (256-px
+    windows; no bundled photo holds 512 x 640), SIDD arrays 256 px, GoPro 320 x 384 (256-px crops), DACON inpainting 256 px.
     """
     # The models and the layout generators (the data package) load only when a check runs: the CLI
     # imports this module for its arguments, and `labkit --help` should not pay for them.
@@ -78,7 +78,7 @@ def make_data(root: Path) -> dict[str, dict[str, Any]]:
     dacon = layouts.make_dacon_sr(root / "dacon_sr", n_train=20, n_test=2, lr_size=128)
     rrdb = root / "RRDB_PSNR_x4_random.pth"   # random weights in the ESRGAN layout: no download
     torch.save(weights.rrdb_from_basicsr(models.build("rrdbnet_x4").state_dict(), "esrgan"), rrdb)
-    lg = layouts.make_lg_flare(root / "lg_flare", n_train=10, n_test=1, size=(512, 640))
+    lg = layouts.make_lg_flare(root / "lg_flare", n_train=10, n_test=1, size=(384, 512))  # the photos' largest crop
     sidd = layouts.make_sidd_npy(root / "SIDD", n=12)
     gopro = layouts.make_gopro(root / "gopro", size=(320, 384))
     inpaint = layouts.make_dacon_inpainting(root / "inpainting", n_train=40, n_test=2, size=(256, 256))

@@ -154,3 +154,21 @@ def test_labkit_run_sweep_runs_each_value_into_its_own_folder(tmp_path, capsys):
     assert "## Sweep: 05_study" in text and "| 4 | 34.00 | 0.2500 |" in text
     summary = json.loads((out / "run_summary.json").read_text())
     assert [r["notebook"] for r in summary["notebooks"]] == ["05_study@value=1", "05_study@value=4"]
+
+
+def test_runner_plans_jobs_and_merges_run_summaries(tmp_path):
+    nbs = [tmp_path / "01_a.ipynb", tmp_path / "05_b.ipynb"]
+    jobs = runner.plan_jobs(nbs, {"seed": 1}, [])
+    assert [(j.name, j.params, j.sweep) for j in jobs] == [("01_a", {"seed": 1}, None), ("05_b", {"seed": 1}, None)]
+    jobs = runner.plan_jobs(nbs[1:], {"seed": 1}, runner.parse_sweep(["variant=x,y"]))
+    assert [(j.name, j.params, j.sweep) for j in jobs] == [
+        ("05_b@variant=x", {"seed": 1, "variant": "x"}, {"variant": "x"}),
+        ("05_b@variant=y", {"seed": 1, "variant": "y"}, {"variant": "y"})]
+    with pytest.raises(ValueError, match="exactly one"):
+        runner.plan_jobs(nbs, {}, [{"variant": "x"}])
+    # a second run into the same folder keeps the first run's other notebooks and replaces its own
+    runner.write_run_summary(tmp_path, "smoke", {}, [], [runner.NotebookResult("01_a", "failed", 1.0, "x", "boom"),
+                                                         runner.NotebookResult("02_c", "ok", 2.0, "y")])
+    path = runner.write_run_summary(tmp_path, "smoke", {}, [], [runner.NotebookResult("01_a", "ok", 3.0, "x")])
+    rows = json.loads(path.read_text())["notebooks"]
+    assert [(r["notebook"], r["status"]) for r in rows] == [("01_a", "ok"), ("02_c", "ok")]
