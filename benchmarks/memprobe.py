@@ -14,6 +14,10 @@ import sys
 import threading
 import time
 
+import torch
+
+from benchmarks.suite import inference_case
+
 
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
@@ -42,10 +46,6 @@ def peak_during(fn) -> tuple[float, float]:
 
 
 def main() -> None:
-    import torch
-
-    from benchmarks.suite import inference_case
-
     spec = json.loads(sys.argv[1])
     torch.set_num_threads(int(spec.get("threads", 1)))
     model, x, run = inference_case(spec["model"], spec["size"], spec["mode"], spec.get("tile"), spec.get("overlap"),

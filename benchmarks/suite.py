@@ -39,10 +39,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
-from labkit import models
+from labkit import env, models
+from labkit.data import sample
+from labkit.data.patches import make_patch_pairs
 from labkit.infer import padded_patch_predict, self_ensemble, tile_starts, tiled
 from labkit.report import markdown_table, write_json_atomic
+from labkit.train import fit
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -152,10 +156,6 @@ def _row(section: str, name: str, ratio: float, meaning: str, goal: str, ok: boo
 
 def bench_trainer(cfg: dict, repeats: int) -> list[dict]:
     """fit() vs a bare loop: same EDSR, batch, in-memory data, Adam, the same number of steps."""
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from labkit.train import fit
-
     c = cfg["trainer"]
     n = c["steps"] * c["batch_size"]
     g = torch.Generator().manual_seed(0)
@@ -263,8 +263,6 @@ def bench_inference(cfg: dict, repeats: int) -> list[dict]:
 
 
 def _photos(n: int, size: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    from labkit.data import sample
-
     photos = []
     for i, (name, im) in enumerate(sample.sample_images("all")):
         if len(photos) == n:
@@ -277,8 +275,6 @@ def _photos(n: int, size: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 
 def bench_data(cfg: dict, repeats: int) -> list[dict]:
-    from labkit.data.patches import make_patch_pairs
-
     c = cfg["patches"]
     pairs = _photos(c["images"], c["size"])
     kw = dict(img_size=c["img_size"], stride=c["stride"], v_threshold=140, larger_sizes=c["larger"],
@@ -428,8 +424,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from labkit import env
-
     result = run_suite(QUICK if args.quick else CONFIG, args.section)
     json_path, md_path = write_results(result, args.out or env.runs_dir() / "bench")
     print(md_path.read_text(encoding="utf-8"))

@@ -9,9 +9,14 @@ the spread file.
 
 ``labkit train NN --profile smoke|full -p key=value [--out DIR]`` trains one lab from its profile
 (:mod:`labkit.recipes`); under ``torchrun`` it is data-parallel. ``labkit bench`` runs the
-benchmark suite (``benchmarks/``).
+benchmark suite (``python -m benchmarks`` in the checkout root, a subprocess: labkit never imports
+``benchmarks/``).
 
-``labkit run [NB ...] --profile smoke|full -p key=value --out DIR`` executes the course notebooks
+This module is the argument parser and one small ``cmd_*`` function per command; the work is in
+the modules they call (:mod:`labkit.runner`, :mod:`labkit.report`, :mod:`labkit.drift`,
+:mod:`labkit.evaluate`, :mod:`labkit.gpucheck`).
+
+``labkit run [NB ...] --profile smoke|full -p key=value --out DIR`` (:mod:`labkit.runner`) executes the course notebooks
 headlessly with papermill, one after the other, each into ``DIR/<notebook>.ipynb`` with its run
 folder ``DIR/<notebook>/`` (metrics.json, figures, checkpoints), then writes ``DIR/report.md``.
 A failing notebook is reported (its name, the failing cell and the error) and the others still
@@ -28,236 +33,27 @@ notebook (:func:`labkit.report.sweep_tables`).
 from __future__ import annotations
 
 import argparse
-import ast
-import itertools
-import json
 import os
+import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from labkit import drift, env, report
+from labkit import drift, env, gpucheck, report, runner
+from labkit.runner import parse_parameter  # cmd_train's -p options
 
-NOTEBOOKS_DIR = env.REPO_ROOT / "notebooks"
-
-
-@dataclass
-class NotebookResult:
-    """What happened to one notebook in ``labkit run``."""
-
-    notebook: str
-    status: str  # "ok" or "failed"
-    seconds: float
-    output: str
-    error: str = ""
-
-
-def discover_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
-    """The course notebooks ``NN_slug.ipynb`` in ``folder``, in order.
-
-    Raises:
-        FileNotFoundError: the folder does not exist or holds no numbered notebook.
-    """
-    paths = sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
-    if not paths:
-        raise FileNotFoundError(f"no numbered notebooks (NN_slug.ipynb) found in {folder}")
-    return paths
-
-
-def select_notebooks(names: Sequence[str], available: Sequence[Path]) -> list[Path]:
-    """Resolve names such as ``01``, ``1``, ``02_sr_trials`` or a file name to notebook paths.
-
-    Raises:
-        ValueError: a name matches no notebook, or more than one (the message lists the choices).
-    """
-    if not names:
-        return list(available)
-    chosen: list[Path] = []
-    for name in names:
-        key = Path(name).name.removesuffix(".ipynb")
-        if key.isdigit():
-            key = f"{int(key):02d}_"
-        matches = [p for p in available if p.stem == key or p.stem.startswith(key)]
-        if len(matches) != 1:
-            listing = ", ".join(p.stem for p in available)
-            what = "matches no notebook" if not matches else "is ambiguous"
-            raise ValueError(f"notebook {name!r} {what}; choose from: {listing}")
-        if matches[0] not in chosen:
-            chosen.append(matches[0])
-    return chosen
-
-
-def parse_parameter(text: str) -> tuple[str, Any]:
-    """Parse one ``-p key=value``; the value is a Python literal if it parses as one, else a string.
-
-    Raises:
-        ValueError: no ``=`` or an empty key.
-    """
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key.isidentifier():
-        raise ValueError(f"-p expects key=value with a Python identifier as key, got {text!r}")
-    raw = raw.strip()
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = {"true": True, "false": False, "none": None}.get(raw.lower(), raw)
-    return key, value
-
-
-def _failure_message(exc: BaseException) -> str:
-    """Name the failing cell for papermill errors; fall back to the exception text."""
-    cell = getattr(exc, "cell_index", None)
-    count = getattr(exc, "exec_count", None)
-    ename = getattr(exc, "ename", type(exc).__name__)
-    evalue = getattr(exc, "evalue", str(exc))
-    where = f"cell {cell}" if cell is not None else "setup"
-    if count is not None:
-        where += f" (In [{count}])"
-    return f"{where}: {ename}: {evalue}".strip()
-
-
-def parse_sweep(texts: Sequence[str]) -> list[dict[str, Any]]:
-    """Parse ``--sweep KEY=V1,V2,...`` options into the list of parameter combinations.
-
-    Each value is parsed like ``-p`` (:func:`parse_parameter`); several options give their product,
-    in order. ``[]`` -> ``[]`` (no sweep).
-
-    Raises:
-        ValueError: no ``=``, a bad key, an empty value list, or a key swept twice.
-    """
-    axes: list[tuple[str, list[Any]]] = []
-    for text in texts:
-        key, sep, raw = text.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise ValueError(f"--sweep expects KEY=V1,V2,... with a Python identifier as key, got {text!r}")
-        values = [parse_parameter(f"{key}={v}")[1] for v in raw.split(",") if v.strip()]
-        if not values:
-            raise ValueError(f"--sweep {key}: no values given in {text!r}")
-        if key in dict(axes):
-            raise ValueError(f"--sweep {key} given twice")
-        axes.append((key, values))
-    if not axes:
-        return []
-    return [dict(zip([k for k, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
-
-
-def sweep_label(values: dict[str, Any]) -> str:
-    """The folder suffix of one sweep run: ``{'variant': 'x12'} -> 'variant=x12'`` (file-name safe)."""
-    parts = []
-    for k, v in values.items():
-        text = "".join(c if c.isalnum() or c in "._-" else "-" for c in str(v))
-        parts.append(f"{k}={text}")
-    return ",".join(parts)
-
-
-def _mark_sweep(out_dir: Path, values: dict[str, Any], seconds: float) -> None:
-    """Add the swept values and the run time to a sweep run's metrics.json (if it wrote one)."""
-    path = out_dir / report.METRICS_FILE
-    if not path.exists():
-        return
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return
-    record["sweep"] = dict(values)
-    record["run_seconds"] = round(seconds, 1)
-    report.write_json_atomic(path, record)
-
-
-def run_notebook(nb: Path, out_root: Path, profile: str, params: dict[str, Any], *, progress: bool,
-                 name: str | None = None) -> NotebookResult:
-    """Execute one notebook with papermill into ``out_root``; never raises for notebook errors.
-
-    ``name`` (default the notebook's stem) names the executed copy ``<name>.ipynb`` and the run
-    folder ``<name>/``.
-    """
-    import papermill as pm
-
-    name = name or nb.stem
-    out_dir = out_root / name
-    out_nb = out_root / f"{name}.ipynb"
-    parameters = {"profile": profile, "out_dir": str(out_dir.resolve()), **params}
-    start = time.perf_counter()
-    try:
-        pm.execute_notebook(
-            str(nb),
-            str(out_nb),
-            parameters=parameters,
-            cwd=str(nb.parent),
-            progress_bar=progress,
-            log_output=False,
-            kernel_name="python3",
-        )
-    except Exception as exc:  # papermill wraps every cell error; report it, run the rest
-        return NotebookResult(name, "failed", time.perf_counter() - start, str(out_nb), _failure_message(exc))
-    return NotebookResult(name, "ok", time.perf_counter() - start, str(out_nb))
-
+NOTEBOOKS_DIR = runner.NOTEBOOKS_DIR
+BENCHMARKS_DIR = env.REPO_ROOT / "benchmarks"
 
 def cmd_run(args: argparse.Namespace) -> int:
-    available = discover_notebooks(Path(args.notebooks_dir))
-    chosen = select_notebooks(args.notebook, available)
-    params = dict(parse_parameter(p) for p in args.param)
-    combos = parse_sweep(args.sweep)
-    if combos and len(chosen) != 1:
-        raise ValueError(f"--sweep runs one notebook; name exactly one (got {len(chosen)}: "
-                         f"{', '.join(p.stem for p in chosen)})")
-    # jobs: (notebook, run name, parameters, swept values or None)
-    jobs = [(nb, nb.stem, params, None) for nb in chosen] if not combos else [
-        (chosen[0], f"{chosen[0].stem}@{sweep_label(c)}", {**params, **c}, c) for c in combos]
-    out_root = Path(args.out) if args.out else env.runs_dir() / args.profile
-    out_root.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("LABKIT_PROFILE", args.profile)
-    os.environ.setdefault("LABKIT_PROGRESS", "text")  # headless: no widget front end for tqdm
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the kernels' OpenMP threads: see env.PASSIVE_OPENMP
-    progress = sys.stderr.isatty()
-
-    results: list[NotebookResult] = []
-    total = time.perf_counter()
-    for i, (nb, name, run_params, swept) in enumerate(jobs, 1):
-        print(f"[{i}/{len(jobs)}] {name} (profile {args.profile}) ...", flush=True)
-        res = run_notebook(nb, out_root, args.profile, run_params, progress=progress, name=name)
-        if swept is not None:
-            _mark_sweep(out_root / name, swept, res.seconds)
-        results.append(res)
-        line = f"[{i}/{len(jobs)}] {name}: {res.status} in {res.seconds:.0f} s -> {res.output}"
-        if res.error:
-            line += f"\n      FAILED at {res.error}"
-        print(line, flush=True)
-
-    summary = {
-        "profile": args.profile,
-        "parameters": params,
-        **({"sweep": [dict(c) for c in combos]} if combos else {}),
-        "notebooks": [
-            {"notebook": r.notebook, "status": r.status, "seconds": round(r.seconds, 1), "error": r.error}
-            for r in results
-        ],
-    }
-    # Merge with earlier runs into the same folder so `labkit run 01` then `labkit run 02` report both.
-    summary_path = out_root / report.RUN_SUMMARY_FILE
-    if summary_path.exists():
-        try:
-            old = json.loads(summary_path.read_text(encoding="utf-8"))
-            fresh = {r["notebook"] for r in summary["notebooks"]}
-            kept = [r for r in old.get("notebooks", []) if r.get("notebook") not in fresh]
-            summary["notebooks"] = sorted(kept + summary["notebooks"], key=lambda r: r["notebook"])
-        except (ValueError, OSError):
-            pass
-    report.write_json_atomic(summary_path, summary)
-    path = report.write_report(out_root)
-    failed = [r for r in results if r.status != "ok"]
-    print(f"done in {time.perf_counter() - total:.0f} s: {len(results) - len(failed)} ok, {len(failed)} failed; report: {path}")
-    for r in failed:
-        print(f"  {r.notebook}: {r.error}", file=sys.stderr)
-    return 1 if failed else 0
+    """``labkit run``: :func:`labkit.runner.run_and_report`; exit status 1 if any notebook failed."""
+    results = runner.run_and_report(Path(args.notebooks_dir), args.notebook, profile=args.profile,
+                                    params=args.param, sweep=args.sweep, out=args.out)
+    return 1 if any(r.status != "ok" for r in results) else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    for nb in discover_notebooks(Path(args.notebooks_dir)):
+    for nb in runner.discover_notebooks(Path(args.notebooks_dir)):
         print(nb.stem)
     return 0
 
@@ -298,9 +94,9 @@ def cmd_spread_measure(args: argparse.Namespace) -> int:
     out = Path(args.out or env.runs_dir() / "spread") / drift.run_dir_name(args.isa, args.seed)
     out.mkdir(parents=True, exist_ok=True)
     report.write_json_atomic(out / "machine.json", drift.describe_machine(forced))
-    run_args = argparse.Namespace(notebooks_dir=args.notebooks_dir, notebook=args.notebook, profile="smoke",
-                                  param=[f"seed={args.seed}"], sweep=[], out=str(out))
-    return cmd_run(run_args)
+    results = runner.run_and_report(Path(args.notebooks_dir), args.notebook, profile="smoke",
+                                    params=[f"seed={args.seed}"], out=out)
+    return 1 if any(r.status != "ok" for r in results) else 0
 
 
 def cmd_spread_show(args: argparse.Namespace) -> int:
@@ -310,7 +106,7 @@ def cmd_spread_show(args: argparse.Namespace) -> int:
         print(f"no {nb_dir / drift.SPREAD_FILE}: measure with `labkit spread measure`, then `labkit spread build`",
               file=sys.stderr)
         return 1
-    for nb in select_notebooks(args.notebook, discover_notebooks(nb_dir)):
+    for nb in runner.select_notebooks(args.notebook, runner.discover_notebooks(nb_dir)):
         rules = drift.rules_for(spread, nb.stem)
         runs = spread["notebooks"].get(nb.stem, {}).get("runs", {})
         print(f"## {nb.stem} ({len(runs)} runs: {', '.join(runs)})\n")
@@ -344,17 +140,27 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    try:
-        from benchmarks.suite import main as bench_main
-    except ImportError as exc:
-        raise FileNotFoundError(f"labkit bench needs the repository's benchmarks/ folder on the path "
-                                f"(run it from the checkout): {exc}") from exc
-    return bench_main((["--out", args.out] if args.out else []) + (["--quick"] if args.quick else []))
+    """``labkit bench``: ``python -m benchmarks`` in the checkout root, as a subprocess.
+
+    The suite lives beside the package (``benchmarks/``), never inside it: labkit does not import it.
+    A console script does not put the working folder on ``sys.path``, hence the subprocess with
+    ``cwd`` = the checkout root.
+    """
+    if not (BENCHMARKS_DIR / "suite.py").is_file():
+        raise FileNotFoundError(f"labkit bench runs the benchmark suite of a repository checkout, and there is no "
+                                f"{BENCHMARKS_DIR} (labkit installed without its checkout?): clone the repository "
+                                f"and run `pip install -e .` there")
+    argv = [sys.executable, "-m", "benchmarks"]
+    out = Path(args.out) if args.out else env.runs_dir() / "bench"   # resolved here: the suite runs in REPO_ROOT
+    argv += ["--out", str(out.resolve())] + (["--quick"] if args.quick else [])
+    argv += (["--threads", str(args.threads)] if args.threads else [])
+    argv += [f"--section={s}" for s in args.section or []]
+    return subprocess.run(argv, cwd=env.REPO_ROOT).returncode
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """``labkit eval``: score an SR model on a benchmark folder (:func:`labkit.evaluate.evaluate_sr`)."""
-    from labkit.evaluate import evaluate_sr, format_table
+    from labkit.evaluate import evaluate_sr, format_table  # models, scipy: loaded only by `labkit eval`
 
     try:
         result = evaluate_sr(args.model, args.data, scale=args.scale, weights=args.weights, tile=args.tile,
@@ -422,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     be = sub.add_parser("bench", help="the benchmark suite: one JSON and one Markdown table of ratios")
     be.add_argument("--out", help="output folder (default runs/bench/)")
     be.add_argument("--quick", action="store_true", help="the smallest sizes and one repeat (seconds)")
+    be.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    be.add_argument("--section", action="append", choices=["trainer", "inference", "data", "gpu"],
+                    help="run only these sections (repeatable)")
     be.set_defaults(func=cmd_bench)
     ev = sub.add_parser("eval", help="score an SR model on a benchmark folder (PSNR/SSIM on Y, crop = scale)")
     ev.add_argument("--model", required=True, help="'bicubic', a configuration (rrdbnet_x4, swinir_classical_x4, "
@@ -438,9 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gc = sub.add_parser("gpu-check", help="every lab's full profile for a few hundred steps on CUDA: steps/s, "
                                           "peak memory, first losses into one JSON (skips without CUDA)")
-    from labkit import gpucheck
-    gpucheck.add_arguments(gc)
-    gc.set_defaults(func=gpucheck.run)
+    gpucheck.add_gpu_check_arguments(gc)
+    gc.set_defaults(func=gpucheck.run_gpu_check)
     return parser
 
 

@@ -21,6 +21,10 @@ from typing import Iterator
 
 import numpy as np
 import torch
+import tqdm
+import tqdm.auto
+
+import labkit
 
 PROFILES = ("smoke", "full")
 
@@ -210,8 +214,6 @@ def resolve_out_dir(out_dir: str | os.PathLike | None, notebook: str, profile: s
 
 def describe(device: torch.device | None = None) -> str:
     """One line of versions and hardware for a notebook's setup cell."""
-    import labkit
-
     dev = device or pick_device()
     gpu = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
     return (
@@ -220,15 +222,14 @@ def describe(device: torch.device | None = None) -> str:
     )
 
 
-def progress_bar():
+def progress_bar() -> type[tqdm.tqdm]:
     """tqdm's class for this session: notebook widgets (``tqdm.auto``) unless ``LABKIT_PROGRESS=text``.
 
-    Headless notebook runs (nbval in CI) have no widget front end; there plain text bars are
-    lighter and never wait on a front end, so the test setup sets ``LABKIT_PROGRESS=text``.
+    Headless notebook runs (papermill in ``labkit run``, nbval in CI) have no widget front end: a
+    widget bar there is dead weight in the saved notebook and can wait on a front end that never
+    answers, so ``labkit run`` and the test setup set ``LABKIT_PROGRESS=text`` and get plain text bars.
+    Usage: ``for batch in progress_bar()(loader, desc="train"): ...``.
     """
-    import tqdm
-    import tqdm.auto
-
     if os.environ.get("LABKIT_PROGRESS", "auto").lower() == "text":
         return tqdm.tqdm
     return tqdm.auto.tqdm

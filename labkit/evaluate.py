@@ -36,8 +36,12 @@ from torch import nn
 
 from labkit.data.datasets import sr_benchmark_paths
 from labkit.data.degrade import bicubic_downsample, bicubic_upsample, crop_to_multiple
+from labkit.env import pick_device, progress_bar
+from labkit.infer import predict
 from labkit.io import list_images, read_image
-from labkit.metrics import _gaussian_window_1d, _ssim_channels, rgb_to_y
+from labkit.metrics import gaussian_window_1d, rgb_to_y, ssim_channels
+from labkit.models import CONFIGS, MODELS, RRDBNet, build
+from labkit.weights import load_weights, rrdb_to_basicsr
 
 __all__ = ["evaluate_sr", "format_table", "load_sr_model", "sr_benchmark_pairs", "y_psnr_ssim", "PUBLISHED", "CONVENTION",
            "AUTO_TILE_PIXELS", "AUTO_TILE", "OVERLAP"]
@@ -105,9 +109,6 @@ def load_sr_model(name: str, scale: int, weights: Optional[PathLike] = None) -> 
         KeyError: unknown name (the message lists the known ones). ValueError: a configuration of
         another scale. As :func:`labkit.weights.load_weights` for the weights.
     """
-    from labkit.models import CONFIGS, MODELS, RRDBNet, build
-    from labkit.weights import load_weights, rrdb_to_basicsr
-
     key = name.lower()
     if key in CONFIGS:
         cfg = CONFIGS[key][1]
@@ -179,7 +180,7 @@ def y_psnr_ssim(sr: np.ndarray, gt: np.ndarray, crop_border: int) -> tuple[float
     h, w = sr.shape[:2]
     if h < 11 or w < 11:
         raise ValueError(f"ssim needs images of at least 11x11 after cropping, got {h}x{w}")
-    r = _gaussian_window_1d().size // 2
+    r = gaussian_window_1d().size // 2
 
     def y(x: np.ndarray) -> np.ndarray:
         levels = x.astype(np.float64) if x.dtype == np.uint8 else np.round(np.clip(x.astype(np.float64), 0, 1) * 255)
@@ -191,7 +192,7 @@ def y_psnr_ssim(sr: np.ndarray, gt: np.ndarray, crop_border: int) -> tuple[float
         a, b = y(sr[top:top + n + 2 * r]), y(gt[top:top + n + 2 * r])
         own = slice(r if top else 0, n + 2 * r if top + n + 2 * r == h else n + r)  # rows this strip owns for PSNR
         se += float(np.sum((a[own] - b[own]) ** 2))
-        ssim_sum += float(_ssim_channels(a, b)[0]) * n * (w - 2 * r)
+        ssim_sum += float(ssim_channels(a, b)[0]) * n * (w - 2 * r)
     mse = se / (h * w)
     return (float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))), ssim_sum / ((h - 2 * r) * (w - 2 * r))
 
@@ -239,10 +240,6 @@ def evaluate_sr(
         FileNotFoundError / ValueError: a bad folder or missing LR file (named); an HR image smaller than
         ``scale`` x its LR file; a model whose output is not ``scale`` x its input. KeyError: unknown model name.
     """
-    from labkit.env import pick_device
-    from labkit.infer import predict
-    from labkit.train import _progress_bar
-
     if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
         raise ValueError(f"scale: expected an integer >= 1, got {scale!r}")
     scale = int(scale)
@@ -257,7 +254,7 @@ def evaluate_sr(
         net = load_sr_model(model, scale, weights) if isinstance(model, str) else model
         net.to(pick_device(device))
     rows, start = [], time.perf_counter()
-    bar = _progress_bar()(pairs, desc=f"{model_name} x{scale}", unit="img", disable=not progress)
+    bar = progress_bar()(pairs, desc=f"{model_name} x{scale}", unit="img", disable=not progress)
     for stem, hr_path, lr_path in bar:
         t0 = time.perf_counter()
         gt = read_image(hr_path)

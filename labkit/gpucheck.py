@@ -1,6 +1,6 @@
 """``labkit gpu-check`` (``scripts/gpu_check.sh``): every lab's ``full`` profile for a few hundred steps on a GPU.
 
-On a CUDA machine it writes the real dataset layouts (``tests/layouts.py``, from the bundled photos,
+On a CUDA machine it writes the real dataset layouts (:mod:`labkit.layouts`, from the bundled photos,
 sized for the full profiles' patches) into a temporary folder, runs each lab's notebook with
 ``--profile full -p max_steps=N`` through papermill (the labs' own code: full-size models, bf16
 autocast where the lab trains with AMP), and records per lab, in one JSON:
@@ -30,7 +30,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from labkit import env, report
+import torch
+
+from labkit import env, report, runner
 
 SKIP_NOTICE = "gpu-check needs CUDA (torch.cuda.is_available() is False here): skipped, nothing was run."
 
@@ -65,20 +67,18 @@ with open(os.environ["LABKIT_GPU_STATS"], "w") as _f:
 def make_data(root: Path) -> dict[str, dict[str, Any]]:
     """Write each lab's dataset layout under ``root``; return ``{lab: parameters}`` for ``labkit run``.
 
-    Sizes fit the full profiles: DIV2K HR 384 x 480 (192-px crops), LG flare 512 x 640 (256-px
-    windows), SIDD arrays 256 px, GoPro 320 x 384 (256-px crops), DACON inpainting 256 px.
+    Sizes fit the full profiles: DIV2K HR 384 x 480 (192-px crops), LG flare 384 x 512 (256-px
+    windows; no bundled photo holds 512 x 640), SIDD arrays 256 px, GoPro 320 x 384 (256-px crops), DACON inpainting 256 px.
     """
-    sys.path.insert(0, str(env.REPO_ROOT / "tests"))
-    import layouts  # noqa: PLC0415 (tests/layouts.py: the fixture generators)
-    import torch
-
-    from labkit import models, weights
+    # The models and the layout generators (the data package) load only when a check runs: the CLI
+    # imports this module for its arguments, and `labkit --help` should not pay for them.
+    from labkit import layouts, models, weights
 
     div2k = layouts.make_div2k(root / "DIV2K", n_train=8, n_valid=2, size=(384, 480))
     dacon = layouts.make_dacon_sr(root / "dacon_sr", n_train=20, n_test=2, lr_size=128)
     rrdb = root / "RRDB_PSNR_x4_random.pth"   # random weights in the ESRGAN layout: no download
     torch.save(weights.rrdb_from_basicsr(models.build("rrdbnet_x4").state_dict(), "esrgan"), rrdb)
-    lg = layouts.make_lg_flare(root / "lg_flare", n_train=10, n_test=1, size=(512, 640))
+    lg = layouts.make_lg_flare(root / "lg_flare", n_train=10, n_test=1, size=(384, 512))  # the photos' largest crop
     sidd = layouts.make_sidd_npy(root / "SIDD", n=12)
     gopro = layouts.make_gopro(root / "gopro", size=(320, 384))
     inpaint = layouts.make_dacon_inpainting(root / "inpainting", n_train=40, n_test=2, size=(256, 256))
@@ -94,8 +94,6 @@ def make_data(root: Path) -> dict[str, dict[str, Any]]:
 
 def check_lab(nb: Path, params: dict[str, Any], out_root: Path, work: Path) -> dict[str, Any]:
     """Run one notebook (a copy with :data:`STATS_CELL` appended); its record for the JSON."""
-    from labkit import cli
-
     source = json.loads(nb.read_text(encoding="utf-8"))
     source["cells"].append({"cell_type": "code", "execution_count": None, "id": "gpucheck-stats",
                             "metadata": {}, "outputs": [], "source": STATS_CELL.strip().splitlines(True)})
@@ -104,7 +102,7 @@ def check_lab(nb: Path, params: dict[str, Any], out_root: Path, work: Path) -> d
     copy.write_text(json.dumps(source, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     stats_path = work / f"{nb.stem}.stats.json"
     os.environ["LABKIT_GPU_STATS"] = str(stats_path)
-    result = cli.run_notebook(copy, out_root, "full", params, progress=False)
+    result = runner.run_notebook(copy, out_root, "full", params, progress=False)
     record: dict[str, Any] = {"status": result.status, "seconds": round(result.seconds, 1), "params": params}
     if result.status != "ok":
         record["error"] = result.error
@@ -123,27 +121,25 @@ def check_lab(nb: Path, params: dict[str, Any], out_root: Path, work: Path) -> d
 def main(argv: Sequence[str] | None = None) -> int:
     """``labkit gpu-check [--steps N] [--labs 02 05] [--out DIR]``; see the module docstring."""
     parser = argparse.ArgumentParser(prog="labkit gpu-check", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    add_gpu_check_arguments(parser)
+    return run_gpu_check(parser.parse_args(argv))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_gpu_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``gpu-check`` options (``--steps``, ``--labs``, ``--out``), on this module's parser and the CLI's."""
     parser.add_argument("--steps", type=int, default=200, help="max_steps per training run (default 200)")
     parser.add_argument("--labs", nargs="*", default=["01", "02", "03", "04", "05", "06"], help="labs to run")
     parser.add_argument("--out", help="output folder (default runs/gpu_check/); the JSON is gpu_check.json there")
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch
-
+def run_gpu_check(args: argparse.Namespace) -> int:
+    """Run the check (``args``: ``steps``, ``labs``, ``out``); the exit status (see the module docstring)."""
     if not torch.cuda.is_available():
         print(SKIP_NOTICE)
         return 0
-    from labkit import cli
-
     out_root = Path(args.out) if args.out else env.runs_dir() / "gpu_check"
     out_root.mkdir(parents=True, exist_ok=True)
-    notebooks = cli.select_notebooks(args.labs, cli.discover_notebooks())
+    notebooks = runner.select_notebooks(args.labs, runner.discover_notebooks())
     results: dict[str, Any] = {"steps": args.steps, "labs": {}}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="labkit_gpu_check_") as tmp:

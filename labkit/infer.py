@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
+from labkit.data.patches import padded_patches, skip_padded, stitch
 from labkit.env import autocast, pick_device
 
 __all__ = ["count_parameters", "dihedral_predictions", "padded_patch_predict", "predict", "self_ensemble", "tiled",
@@ -338,10 +340,6 @@ def padded_patch_predict(
     Raises:
         ValueError: an image that is not HWC, bad sizes (see ``padded_patches``).
     """
-    import time
-
-    from labkit.data.patches import padded_patches, skip_padded, stitch
-
     arr = np.asarray(img)
     if arr.ndim != 3:
         raise ValueError(f"padded_patch_predict expects an HWC image, got shape {arr.shape}")

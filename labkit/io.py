@@ -31,6 +31,7 @@ __all__ = [
     "img2tensor",
     "tensor2img",
     "list_images",
+    "to_uint8",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -244,7 +245,7 @@ def image_size(path: PathLike) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _to_uint8(img: np.ndarray, name: str = "img") -> np.ndarray:
+def to_uint8(img: np.ndarray, name: str = "img") -> np.ndarray:
     """float [0,1] (clipped, rounded) or uint8 array -> uint8; TypeError/ValueError otherwise."""
     if not isinstance(img, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(img).__name__}")
@@ -318,7 +319,7 @@ def write_image(path: PathLike, img: np.ndarray, *, quality: int = 95) -> Path:
             f"cannot write '{path}': unknown image extension '{path.suffix}' "
             f"(supported: {', '.join(sorted(_WRITE_FORMATS))})"
         )
-    arr = _to_uint8(img)
+    arr = to_uint8(img)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):

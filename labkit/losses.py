@@ -364,6 +364,7 @@ class WeightsUnavailableError(RuntimeError):
 
 
 def _vgg19_url() -> str:
+    # torchvision.models takes seconds to import: loaded only when a perceptual loss is built
     from torchvision.models import VGG19_Weights
 
     return VGG19_Weights.IMAGENET1K_V1.url
@@ -484,7 +485,7 @@ def _fitting_state(state: Mapping[str, torch.Tensor], vgg: nn.Module, source: st
 
 def _build_vgg19_features(last: int) -> nn.Sequential:
     """torchvision's ``vgg19`` feature layers 0..last (random init; non-inplace ReLUs)."""
-    from torchvision.models import vgg
+    from torchvision.models import vgg  # slow to import: only for a perceptual loss (see _vgg19_url)
 
     layers = vgg.make_layers(vgg.cfgs["E"], batch_norm=False)  # == vgg19(weights=None).features
     kept = [nn.ReLU(inplace=False) if isinstance(m, nn.ReLU) else m for m in list(layers)[: last + 1]]

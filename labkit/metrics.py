@@ -28,9 +28,11 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.ndimage import correlate1d
+from skimage.filters import sobel
 
 __all__ = [
     "psnr", "ssim", "rgb_to_y", "psnr_tensor", "gradient_energy_ratio", "masked_ssim", "histogram_similarity",
+    "gaussian_window_1d", "ssim_channels",
 ]
 
 # MATLAB rgb2ycbcr / BT.601 studio-swing luma, for RGB in [0,1] -> Y on the [0,255] scale.
@@ -236,8 +238,8 @@ def psnr_tensor(
 # ----------------------------------------------------------------------------------------------
 
 
-def _gaussian_window_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
-    """Normalised 1-D Gaussian taps (the same values as OpenCV ``getGaussianKernel(11, 1.5)``)."""
+def gaussian_window_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    """Normalised 1-D Gaussian taps (the same values as OpenCV ``getGaussianKernel(11, 1.5)``): SSIM's window."""
     r = (size - 1) / 2.0
     t = np.arange(size, dtype=np.float64) - r
     g = np.exp(-(t**2) / (2.0 * sigma**2))
@@ -252,11 +254,14 @@ def _filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     return x[r:-r, r:-r]
 
 
-def _ssim_channels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """SSIM of each channel of two (H, W, C) float64 level arrays -> (C,) (BasicSR ``_ssim``)."""
+def ssim_channels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """SSIM of each channel of two (H, W, C) float64 level arrays -> (C,) (BasicSR ``_ssim``).
+
+    The core of :func:`ssim`; :mod:`labkit.evaluate` calls it strip by strip on 4K images.
+    """
     c1 = (0.01 * 255.0) ** 2
     c2 = (0.03 * 255.0) ** 2
-    g = _gaussian_window_1d()
+    g = gaussian_window_1d()
     mu1 = _filter_valid(a, g)
     mu2 = _filter_valid(b, g)
     mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
@@ -294,7 +299,7 @@ def ssim(img1: Any, img2: Any, *, crop_border: int = 0, y_channel: bool = False)
     h, w = a.shape[1:3]
     if h < 11 or w < 11:
         raise ValueError(f"ssim needs images of at least 11x11 after cropping, got {h}x{w}")
-    return float(np.mean([_ssim_channels(x, y).mean() for x, y in zip(a, b)]))
+    return float(np.mean([ssim_channels(x, y).mean() for x, y in zip(a, b)]))
 
 
 def gradient_energy_ratio(img: Any, ref: Any, *, crop_border: int = 0) -> float:
@@ -317,8 +322,6 @@ def gradient_energy_ratio(img: Any, ref: Any, *, crop_border: int = 0) -> float:
     Raises:
         ValueError: shapes differ, or ``ref`` has no gradient at all (a constant image).
     """
-    from skimage.filters import sobel
-
     a, b = _prepare(img, ref, crop_border, y_channel=True)  # (N, H, W, 1) Y levels
     ga = float(np.mean([sobel(x[..., 0]).mean() for x in a]))
     gb = float(np.mean([sobel(x[..., 0]).mean() for x in b]))
@@ -374,7 +377,7 @@ def masked_ssim(img1: Any, img2: Any, mask: Any, *, y_channel: bool = False) -> 
     if not m.any():
         raise ValueError("masked_ssim: the mask has no pixel at least 5 px from the border (nothing to score)")
     c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
-    g = _gaussian_window_1d()
+    g = gaussian_window_1d()
     x, y = a[0], b[0]
     mu1, mu2 = _filter_valid(x, g), _filter_valid(y, g)
     s1 = _filter_valid(x * x, g) - mu1**2

@@ -188,6 +188,8 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, ti
     The runs are labelled by their swept values (the columns before the first numeric one).
     Returns the path, or None when the table has no numeric column.
     """
+    # matplotlib takes a while to import and the CLI imports this module: loaded only for a sweep's plot
+    # (and the Agg back end chosen before pyplot, unless one is already set).
     import matplotlib
 
     matplotlib.use("Agg", force=False)

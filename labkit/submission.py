@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from labkit.io import _to_uint8, atomic_write, image_size, list_images
+from labkit.io import atomic_write, image_size, list_images, to_uint8
 
 __all__ = ["SubmissionError", "check_submission", "write_submission"]
 
@@ -28,7 +28,7 @@ class SubmissionError(ValueError):
 
 
 def _png_bytes(img: np.ndarray, name: str) -> bytes:
-    arr = _to_uint8(img, name)
+    arr = to_uint8(img, name)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     buf = io.BytesIO()

@@ -179,7 +179,7 @@ def inpainting_figure(items: Sequence[Mapping[str, np.ndarray]], *, panel_size: 
 
 
 def _has_widget_kernel() -> bool:
-    try:
+    try:  # optional: probing whether widgets can be shown at all
         import ipywidgets  # noqa: F401
         from IPython import get_ipython
     except ImportError:
@@ -212,7 +212,7 @@ def inpainting_viewer(items: Sequence[Mapping[str, np.ndarray]], *, interactive:
         interactive = _has_widget_kernel()
     if not interactive:
         return inpainting_figure(items)
-    try:
+    try:  # optional (the static figure works without it)
         import ipywidgets as widgets
     except ImportError as e:
         raise ImportError("inpainting_viewer(interactive=True) needs ipywidgets: pip install ipywidgets") from e

@@ -1,4 +1,4 @@
-"""Session fixtures: one tiny copy of each real dataset layout (built by ``tests/layouts.py``).
+"""Session fixtures: one tiny copy of each real dataset layout (built by :mod:`labkit.layouts`).
 
 Each fixture returns the folder to pass as ``data_root`` (read-only for tests: copy it with
 ``shutil.copytree`` before breaking it).
@@ -6,14 +6,11 @@ Each fixture returns the folder to pass as ``data_root`` (read-only for tests: c
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # `import layouts` from any test, whatever the import mode
-
-import layouts  # noqa: E402
+from labkit import layouts
 
 
 @pytest.fixture(scope="session")

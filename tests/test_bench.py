@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 
+import pytest
 import torch
 
 from benchmarks.suite import QUICK, best_times, run_suite, write_results
+from labkit import cli, env
 
 
 def test_best_times_alternates_and_keeps_the_minimum():
@@ -31,3 +36,35 @@ def test_quick_suite_writes_json_and_markdown(tmp_path):
         assert any("GPU section skipped" in n for n in data["notes"])
     md = md_path.read_text()
     assert md.count("\n| ") == len(data["results"]) + 1  # header + one row per result (separator has no space)
+
+
+def test_labkit_bench_runs_the_suite_in_the_checkout_as_a_subprocess(monkeypatch, tmp_path):
+    """`labkit bench` never imports benchmarks/: it runs `python -m benchmarks` with cwd = the checkout root."""
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "run", lambda argv, cwd: calls.append((argv, cwd)) or
+                        subprocess.CompletedProcess(argv, 3))
+    assert cli.main(["bench", "--quick", "--out", str(tmp_path / "b"), "--threads", "2", "--section", "data"]) == 3
+    (argv, cwd), = calls
+    assert argv == [sys.executable, "-m", "benchmarks", "--out", str((tmp_path / "b").resolve()), "--quick",
+                    "--threads", "2", "--section=data"]
+    assert cwd == env.REPO_ROOT
+
+
+def test_labkit_bench_without_the_benchmarks_folder_names_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cli, "BENCHMARKS_DIR", tmp_path / "benchmarks")
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "--quick"])
+    assert exc.value.code == 2
+    assert str(tmp_path / "benchmarks") in capsys.readouterr().err
+
+
+def test_labkit_bench_works_from_outside_the_checkout(tmp_path):
+    """As the console script does: labkit imported, the working folder elsewhere, benchmarks not importable
+    in the labkit process (``sys.modules['benchmarks'] = None`` makes any import of it fail)."""
+    code = "import sys; sys.modules['benchmarks'] = None; from labkit.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run([sys.executable, "-c", code, "bench", "--quick", "--section", "data", "--out",
+                           str(tmp_path / "bench")], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(env.REPO_ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "bench" / "bench.json").read_text())
+    assert any("padded_patch_predict" in r["benchmark"] for r in data["results"])

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labkit import cli, report
+from labkit import cli, report, runner
 
 
 def make_nb(path: Path, body: str) -> Path:
@@ -23,29 +23,29 @@ def make_nb(path: Path, body: str) -> Path:
 
 
 def test_parse_parameter_literals_and_strings():
-    assert cli.parse_parameter("epochs=3") == ("epochs", 3)
-    assert cli.parse_parameter("lr=1e-4") == ("lr", 1e-4)
-    assert cli.parse_parameter("data_root=/data/DIV2K") == ("data_root", "/data/DIV2K")
-    assert cli.parse_parameter("data_root=None") == ("data_root", None)
-    assert cli.parse_parameter("flag=true") == ("flag", True)
+    assert runner.parse_parameter("epochs=3") == ("epochs", 3)
+    assert runner.parse_parameter("lr=1e-4") == ("lr", 1e-4)
+    assert runner.parse_parameter("data_root=/data/DIV2K") == ("data_root", "/data/DIV2K")
+    assert runner.parse_parameter("data_root=None") == ("data_root", None)
+    assert runner.parse_parameter("flag=true") == ("flag", True)
     with pytest.raises(ValueError, match="key=value"):
-        cli.parse_parameter("epochs")
+        runner.parse_parameter("epochs")
 
 
 def test_select_notebooks_by_number_and_name(tmp_path):
     for stem in ("01_data", "02_sr", "10_more"):
         (tmp_path / f"{stem}.ipynb").write_text("{}")
-    available = cli.discover_notebooks(tmp_path)
-    assert [p.stem for p in cli.select_notebooks(["2"], available)] == ["02_sr"]
-    assert [p.stem for p in cli.select_notebooks(["02_sr.ipynb", "01"], available)] == ["02_sr", "01_data"]
-    assert len(cli.select_notebooks([], available)) == 3
+    available = runner.discover_notebooks(tmp_path)
+    assert [p.stem for p in runner.select_notebooks(["2"], available)] == ["02_sr"]
+    assert [p.stem for p in runner.select_notebooks(["02_sr.ipynb", "01"], available)] == ["02_sr", "01_data"]
+    assert len(runner.select_notebooks([], available)) == 3
     with pytest.raises(ValueError, match="matches no notebook.*01_data"):
-        cli.select_notebooks(["07"], available)
+        runner.select_notebooks(["07"], available)
 
 
 def test_discover_fails_clearly_on_empty_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
-        cli.discover_notebooks(tmp_path)
+        runner.discover_notebooks(tmp_path)
 
 
 def test_report_renders_headlines_and_tables(tmp_path):
@@ -90,18 +90,18 @@ def test_labkit_run_reports_failing_cell_and_runs_the_rest(tmp_path, capsys):
 
 
 def test_parse_sweep_values_and_product():
-    assert cli.parse_sweep([]) == []
-    assert cli.parse_sweep(["variant=baseline,x12"]) == [{"variant": "baseline"}, {"variant": "x12"}]
-    combos = cli.parse_sweep(["variant=a,b", "epochs=1,2"])
+    assert runner.parse_sweep([]) == []
+    assert runner.parse_sweep(["variant=baseline,x12"]) == [{"variant": "baseline"}, {"variant": "x12"}]
+    combos = runner.parse_sweep(["variant=a,b", "epochs=1,2"])
     assert combos == [{"variant": "a", "epochs": 1}, {"variant": "a", "epochs": 2},
                       {"variant": "b", "epochs": 1}, {"variant": "b", "epochs": 2}]
-    assert cli.sweep_label({"variant": "x12", "lr": 1e-4}) == "variant=x12,lr=0.0001"
+    assert runner.sweep_label({"variant": "x12", "lr": 1e-4}) == "variant=x12,lr=0.0001"
     with pytest.raises(ValueError, match="KEY=V1,V2"):
-        cli.parse_sweep(["variant"])
+        runner.parse_sweep(["variant"])
     with pytest.raises(ValueError, match="no values"):
-        cli.parse_sweep(["variant=,"])
+        runner.parse_sweep(["variant=,"])
     with pytest.raises(ValueError, match="twice"):
-        cli.parse_sweep(["a=1", "a=2"])
+        runner.parse_sweep(["a=1", "a=2"])
 
 
 def test_sweep_table_and_plot_in_report(tmp_path):
@@ -154,3 +154,21 @@ def test_labkit_run_sweep_runs_each_value_into_its_own_folder(tmp_path, capsys):
     assert "## Sweep: 05_study" in text and "| 4 | 34.00 | 0.2500 |" in text
     summary = json.loads((out / "run_summary.json").read_text())
     assert [r["notebook"] for r in summary["notebooks"]] == ["05_study@value=1", "05_study@value=4"]
+
+
+def test_runner_plans_jobs_and_merges_run_summaries(tmp_path):
+    nbs = [tmp_path / "01_a.ipynb", tmp_path / "05_b.ipynb"]
+    jobs = runner.plan_jobs(nbs, {"seed": 1}, [])
+    assert [(j.name, j.params, j.sweep) for j in jobs] == [("01_a", {"seed": 1}, None), ("05_b", {"seed": 1}, None)]
+    jobs = runner.plan_jobs(nbs[1:], {"seed": 1}, runner.parse_sweep(["variant=x,y"]))
+    assert [(j.name, j.params, j.sweep) for j in jobs] == [
+        ("05_b@variant=x", {"seed": 1, "variant": "x"}, {"variant": "x"}),
+        ("05_b@variant=y", {"seed": 1, "variant": "y"}, {"variant": "y"})]
+    with pytest.raises(ValueError, match="exactly one"):
+        runner.plan_jobs(nbs, {}, [{"variant": "x"}])
+    # a second run into the same folder keeps the first run's other notebooks and replaces its own
+    runner.write_run_summary(tmp_path, "smoke", {}, [], [runner.NotebookResult("01_a", "failed", 1.0, "x", "boom"),
+                                                         runner.NotebookResult("02_c", "ok", 2.0, "y")])
+    path = runner.write_run_summary(tmp_path, "smoke", {}, [], [runner.NotebookResult("01_a", "ok", 3.0, "x")])
+    rows = json.loads(path.read_text())["notebooks"]
+    assert [(r["notebook"], r["status"]) for r in rows] == [("01_a", "ok"), ("02_c", "ok")]

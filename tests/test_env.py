@@ -55,3 +55,15 @@ def test_resolve_out_dir_uses_runs_env(monkeypatch, tmp_path):
     monkeypatch.setenv("LABKIT_RUNS", str(tmp_path))
     out = env.resolve_out_dir(None, "01_x", "smoke")
     assert out == tmp_path / "smoke" / "01_x" and out.is_dir()
+
+
+def test_progress_bar_is_plain_text_when_asked(monkeypatch):
+    import tqdm
+    import tqdm.auto
+
+    monkeypatch.setenv("LABKIT_PROGRESS", "text")
+    assert env.progress_bar() is tqdm.tqdm
+    monkeypatch.setenv("LABKIT_PROGRESS", "auto")
+    assert env.progress_bar() is tqdm.auto.tqdm
+    monkeypatch.delenv("LABKIT_PROGRESS")
+    assert env.progress_bar() is tqdm.auto.tqdm

@@ -1,4 +1,4 @@
-"""labkit.evaluate / `labkit eval`: the BasicSR protocol on Set5-style folders (tests/layouts.py fixtures)."""
+"""labkit.evaluate / `labkit eval`: the BasicSR protocol on Set5-style folders (labkit/layouts.py fixtures)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import labkit.evaluate as ev
+from labkit import layouts
 from labkit.cli import main
 from labkit.data.degrade import bicubic_downsample, bicubic_upsample, crop_to_multiple
 from labkit.infer import predict
@@ -74,8 +75,6 @@ def _small_rrdb():
 
 @pytest.fixture(scope="module")
 def big_set(tmp_path_factory):
-    import layouts
-
     folder = tmp_path_factory.mktemp("big") / "Big"
     write_image(folder / "HR" / "photo.png", layouts.photo(0, 384, 512))  # LR 96 x 128
     return folder
@@ -153,8 +152,6 @@ def test_bad_folder_and_bad_arguments(set5_root, tmp_path, capsys):
 @pytest.mark.parametrize("strip", [7, 16, 1000])
 def test_strip_metrics_equal_labkit_metrics(monkeypatch, strip):
     """y_psnr_ssim (strips, for 4K images) gives labkit.metrics' numbers; strips of 7 rows are narrower than the window."""
-    import layouts
-
     gt = layouts.photo(3, 101, 90)
     sr = np.clip(gt + np.random.default_rng(0).normal(0, 0.05, gt.shape), 0, 1).astype(np.float32)
     monkeypatch.setattr(ev, "STRIP_ROWS", strip)

@@ -1,5 +1,5 @@
 """The ``full`` profiles, end to end on CPU: every lab's exact full-profile code on its real dataset
-layout (``tests/layouts.py``), capped with ``max_steps=2`` (and ``max_images``, ``batch_size``, and
+layout (``labkit/layouts.py``), capped with ``max_steps=2`` (and ``max_images``, ``batch_size``, and
 the TESTS-ONLY width overrides where a full-size model is too slow on a CPU for even 2 steps).
 
 Each test drives the real ``labkit run NN --profile full`` (papermill) and checks what a run must
@@ -15,8 +15,7 @@ import math
 import pytest
 import torch
 
-import layouts
-from labkit import cli, models, submission, weights
+from labkit import cli, layouts, models, submission, weights
 
 pytestmark = pytest.mark.notebook
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -34,3 +35,12 @@ def test_gpu_check_stats_cell_reads_histories(tmp_path, monkeypatch):
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["runs"]["history"] == {"steps": 4, "seconds": 2.0, "first_losses": [0.5], "nan": False}
     assert stats["runs"]["histories[x]"]["nan"] is True
+
+
+def test_gpu_check_data_layouts_build_on_cpu(tmp_path):
+    """make_data (run first on the GPU) needs no GPU: every lab's layout at full-profile size, from labkit.layouts."""
+    params = gpucheck.make_data(tmp_path)
+    assert sorted(params) == ["01", "02", "03", "04", "05", "06"]
+    for lab, p in params.items():
+        assert Path(p["data_root"]).exists(), lab
+    assert Path(params["03"]["pretrained"]).is_file() and Path(params["05"]["gopro_root"]).is_dir()

@@ -1,4 +1,4 @@
-"""Every real dataset layout (tests/layouts.py fixtures) loads through its loader, and every broken
+"""Every real dataset layout (labkit/layouts.py fixtures) loads through its loader, and every broken
 variant fails with an error that names the path and the expected layout (data/README.md#...)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from labkit import layouts
 from labkit.data import datasets
 from labkit.data.degrade import bicubic_downsample
 
@@ -29,8 +30,6 @@ def test_div2k_loads(div2k_root, split, n, first):
 
 
 def test_div2k_short_form_and_crops(tmp_path):
-    import layouts
-
     root = layouts.make_div2k(tmp_path, short=True, n_train=2)
     gt_root, lq_root = datasets.div2k_paths(root, 4)
     assert (gt_root.name, lq_root.parent.name) == ("HR", "LR_bicubic")
@@ -91,8 +90,6 @@ def test_sidd_medium_loads(sidd_medium_root, tmp_path):
     assert len(pairs) == 4 and datasets.sidd_medium_pairs(sidd_medium_root / "Data") == pairs
     item = datasets.PairListDataset(pairs, gt_size=32)[3]
     assert item["lq"].shape == (3, 32, 32) and item["name"] == "0002_001_S6_00100_00020_3200_N_0002_GT_SRGB_011"
-    import layouts
-
     flat = layouts.make_sidd_medium(tmp_path, flat=True)
     assert [n.name for n, _ in datasets.sidd_medium_pairs(flat)] == ["0001_010.png", "0001_011.png",
                                                                     "0002_010.png", "0002_011.png"]
