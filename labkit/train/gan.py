@@ -28,7 +28,7 @@ discriminator step of lag and does not matter in practice.
 one :class:`GANStep` into :class:`labkit.train.session.Session`, which owns the epoch loop, the
 history, validation PSNR, resume with the RNG states, atomic checkpoints and DDP for both. Training
 is float32 (no AMP: the gradient penalty's double backward and two GradScalers are not worth it here).
-
+"""
 
 from __future__ import annotations
 
