@@ -17,7 +17,7 @@ Sections:
   see ``benchmarks/memprobe.py``; goal: tiled flat, whole growing); and the x8 self-ensemble's cost against
   8 plain passes run back to back (so both sides last as long and meet the same machine load;
   goal ~8.0x).
-- **data**: 001's patch extraction (:func:`labkit.data.patches.make_patch_pairs`) serial vs
+- **data**: 001's patch extraction (:func:`labkit.data.patch_export.make_patch_pairs`) serial vs
   ``process_num`` workers; padded-patch inference on a 3264 x 2448 input (the contest's size)
   plain vs skipping (:func:`labkit.infer.padded_patch_predict`; the write-up measured 1.44x).
 - **gpu** (CUDA only; skipped on CPU with a notice): training steps/s of RRDB, SwinIR and NAFNet
@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from labkit import env, models
 from labkit.data import sample
-from labkit.data.patches import make_patch_pairs
+from labkit.data.patch_export import make_patch_pairs
 from labkit.infer import padded_patch_predict, self_ensemble, tile_starts, tiled
 from labkit.report import markdown_table, write_json_atomic
 from labkit.train import fit

@@ -34,7 +34,7 @@ from typing import Any, Optional, Union
 import numpy as np
 from torch import nn
 
-from labkit.data.datasets import sr_benchmark_paths
+from labkit.data.sr import sr_benchmark_paths
 from labkit.data.degrade import bicubic_downsample, bicubic_upsample, crop_to_multiple
 from labkit.env import pick_device, progress_bar
 from labkit.infer import predict
@@ -133,7 +133,7 @@ def sr_benchmark_pairs(data_dir: PathLike, scale: int) -> tuple[list[tuple[str, 
     """``([(name, hr_path, lr_path or None), ...], lr_source)`` of a benchmark folder.
 
     ``lr_source`` describes where the LR comes from (the set's files or on the fly). Layouts: see
-    :func:`labkit.data.datasets.sr_benchmark_paths`; LR files pair with HR ``baby.png`` as
+    :func:`labkit.data.sr.sr_benchmark_paths`; LR files pair with HR ``baby.png`` as
     ``babyx4.png`` or ``baby.png``.
 
     Raises:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from labkit.data.patches import padded_patches, skip_padded, stitch
+from labkit.data.tiling import padded_patches, skip_padded, stitch
 from labkit.env import autocast, pick_device
 
 __all__ = ["count_parameters", "dihedral_predictions", "padded_patch_predict", "predict", "self_ensemble", "tiled",
@@ -314,11 +314,11 @@ def padded_patch_predict(
 ) -> tuple[np.ndarray, dict]:
     """001's patch inference: zero-padded sliding windows, averaged, with or without padded-patch skipping.
 
-    The image is cut like 001's ``test.py`` (:func:`labkit.data.patches.padded_patches`: windows
+    The image is cut like 001's ``test.py`` (:func:`labkit.data.tiling.padded_patches`: windows
     every ``stride`` pixels, the part beyond the image zero-filled), every window is restored by
     the model and the outputs are averaged where they overlap
-    (:func:`labkit.data.patches.stitch` with ``blend='mean'``), then cropped to the image.
-    ``skip_padding=True`` keeps only the windows that :func:`labkit.data.patches.skip_padded`
+    (:func:`labkit.data.tiling.stitch` with ``blend='mean'``), then cropped to the image.
+    ``skip_padding=True`` keeps only the windows that :func:`labkit.data.tiling.skip_padded`
     keeps: zero-padded windows only up to the first stride past the edge. The others are mostly
     black, which the model never saw in training; their outputs drag the average down near the
     right/bottom edges and cost time (001: 1614 s -> 1117 s and a better score). Every pixel

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit.data.degrade import (add_flare, bicubic_downsample, crop_to_multiple, inpainting_input, motion_blur,
-                                 poisson_gaussian_noise, random_mask, trajectory_kernel)
+from labkit.data.degrade import bicubic_downsample, crop_to_multiple
+from labkit.data.flare_synth import add_flare
+from labkit.data.masks import inpainting_input, random_mask
+from labkit.data.noise_blur import motion_blur, poisson_gaussian_noise, trajectory_kernel
 from labkit.data.sample import load_sample
 from labkit.io import write_image
 

@@ -110,7 +110,7 @@ def _reuse_or_make(folder: Path, settings: dict, make: Callable[[], Any]) -> Non
 
 def _sr_02(cfg: dict, opts: dict, work: Path) -> Recipe:
     from labkit import models
-    from labkit.data import augment, datasets, sample
+    from labkit.data import augment, pairing, sr, sample
 
     s, seed = cfg["scale"], opts["seed"]
     net = opts["net"] or "edsr"
@@ -124,14 +124,14 @@ def _sr_02(cfg: dict, opts: dict, work: Path) -> Recipe:
         train_photos = [(n, im) for n, im in photos if n not in cfg["val_names"]]
         val_photos = [(n, im) for n, im in photos if n in cfg["val_names"]]
         repeat = max(1, cfg["iters_per_epoch"] * cfg["batch_size"] // len(train_photos))
-        train_set = datasets.SRFolderDataset.from_arrays(train_photos, scale=s, gt_size=cfg["gt_size"],
+        train_set = sr.SRFolderDataset.from_arrays(train_photos, scale=s, gt_size=cfg["gt_size"],
                                                          crop_to_scale=True, augment=sr_augment, repeat=repeat)
-        val_set = datasets.SRFolderDataset.from_arrays(val_photos, scale=s, crop_to_scale=True) if val_photos else None
+        val_set = sr.SRFolderDataset.from_arrays(val_photos, scale=s, crop_to_scale=True) if val_photos else None
     else:
-        gt_root, lq_root = datasets.div2k_paths(opts["data_root"], s, split="train")
-        train_set = datasets.PairedFolderDataset(lq_root, gt_root, scale=s, gt_size=cfg["gt_size"], augment=sr_augment)
-        gt_root, lq_root = datasets.div2k_paths(opts["data_root"], s, split="valid")
-        val_set = datasets.PairedFolderDataset(lq_root, gt_root, scale=s)
+        gt_root, lq_root = sr.div2k_paths(opts["data_root"], s, split="train")
+        train_set = pairing.PairedFolderDataset(lq_root, gt_root, scale=s, gt_size=cfg["gt_size"], augment=sr_augment)
+        gt_root, lq_root = sr.div2k_paths(opts["data_root"], s, split="valid")
+        val_set = pairing.PairedFolderDataset(lq_root, gt_root, scale=s)
     if net == "edsr":
         model = models.EDSR(upscale=s, **cfg["edsr"])
     elif net == "srresnet":
@@ -165,7 +165,7 @@ def _rrdb_03(cfg: dict, opts: dict, work: Path) -> Recipe:
 
     from labkit import io as lio
     from labkit import models, weights
-    from labkit.data import augment, datasets, patches, sample
+    from labkit.data import augment, dacon_sr, pairing, patch_export, sr, sample
 
     s, seed = cfg["scale"], opts["seed"]
     if opts["net"] not in (None, "rrdbnet"):
@@ -178,10 +178,10 @@ def _rrdb_03(cfg: dict, opts: dict, work: Path) -> Recipe:
         photos = sample.sample_images("train")
         _rank0_makes(lambda: _reuse_or_make(
             root, {k: cfg[k] for k in ("scale", "hr_size", "crops_per_side", "val_names")},
-            lambda: datasets.make_dacon_sr_miniature(
+            lambda: dacon_sr.make_dacon_sr_miniature(
                 root, [(n, im) for n, im in photos if n not in cfg["val_names"]], sample.sample_images("heldout"),
                 scale=s, hr_size=cfg["hr_size"], crops_per_side=cfg["crops_per_side"])))
-    paths = datasets.dacon_sr_paths(root)
+    paths = dacon_sr.dacon_sr_paths(root)
     pairs = [(p.stem, p, paths["train_hr"] / p.name) for p in lio.list_images(paths["train_lr"])]
     if opts["max_images"]:
         pairs = pairs[: int(opts["max_images"])]
@@ -191,15 +191,15 @@ def _rrdb_03(cfg: dict, opts: dict, work: Path) -> Recipe:
     g = cfg["grid"]
     folder = work / f"patches_{root.name}_train_{g}x{g}"
     _rank0_makes(lambda: _reuse_or_make(folder, {"pairs": [n for n, _, _ in train_pairs], "grid": g, "scale": s},
-                                        lambda: patches.export_grid_patches(train_pairs, folder, rows=g, cols=g, scale=s)))
+                                        lambda: patch_export.export_grid_patches(train_pairs, folder, rows=g, cols=g, scale=s)))
     sr_augment = augment.PairedAugment(augment.sr_000_transforms(p=cfg["augment_p"]), scale=s)
-    train_set = datasets.PairedFolderDataset(folder / "lq", folder / "gt", scale=s, augment=sr_augment)
+    train_set = pairing.PairedFolderDataset(folder / "lq", folder / "gt", scale=s, augment=sr_augment)
     if opts["data_root"] is None:   # the notebook's validation photo(s), whole
-        val = datasets.sr_pairs([(n, im) for n, im in sample.sample_images("train") if n in cfg["val_names"]], s)
-        val_set = datasets.ArrayPairDataset([lq for _, lq, _ in val], [gt for _, _, gt in val],
+        val = sr.sr_pairs([(n, im) for n, im in sample.sample_images("train") if n in cfg["val_names"]], s)
+        val_set = pairing.ArrayPairDataset([lq for _, lq, _ in val], [gt for _, _, gt in val],
                                             names=[n for n, _, _ in val], scale=s) if val else None
     else:                           # the held-out training pairs, whole
-        all_train = datasets.PairedFolderDataset(paths["train_lr"], paths["train_hr"], scale=s)
+        all_train = pairing.PairedFolderDataset(paths["train_lr"], paths["train_hr"], scale=s)
         stems = [gt.stem for _, gt in all_train.pairs]
         val_set = torch.utils.data.Subset(all_train, [stems.index(pairs[i][0]) for i in sorted(val_idx)]) if val_idx else None
     model = models.build("rrdbnet_x4") if cfg["model"] is None else models.RRDBNet(scale=s, **cfg["model"])
@@ -224,7 +224,7 @@ def _hinet_04(cfg: dict, opts: dict, work: Path) -> Recipe:
     import numpy as np
 
     from labkit import losses, models
-    from labkit.data import augment, datasets, degrade, patches, sample
+    from labkit.data import augment, flare, flare_synth, pairing, patch_export, splitting, sample
 
     if opts["net"] not in (None, "hinet"):
         raise ValueError(f"lab 04: net must be 'hinet', got {opts['net']!r}")
@@ -232,12 +232,12 @@ def _hinet_04(cfg: dict, opts: dict, work: Path) -> Recipe:
     rng = np.random.default_rng(seed)
     if opts["data_root"] is None:   # flares drawn on the bundled photos, several per photo (as the notebook)
         photos = sample.sample_images("train")
-        pairs = [(f"{n}#{k}", degrade.add_flare(im, rng)[0], im) for n, im in photos for k in range(cfg["flares_per_photo"])]
+        pairs = [(f"{n}#{k}", flare_synth.add_flare(im, rng)[0], im) for n, im in photos for k in range(cfg["flares_per_photo"])]
         groups = [n for n, _ in photos]
     else:
-        pairs = datasets.flare_pairs(opts["data_root"])[: opts["max_images"]]
+        pairs = flare.flare_pairs(opts["data_root"])[: opts["max_images"]]
         groups = [n for n, _, _ in pairs]
-    train_idx, _ = datasets.kfold_split(len(groups), folds=cfg["folds"], valid_fold=cfg["valid_fold"], seed=seed)
+    train_idx, _ = splitting.kfold_split(len(groups), folds=cfg["folds"], valid_fold=cfg["valid_fold"], seed=seed)
     train_groups = {groups[i] for i in train_idx}
     train_pairs = [p for p in pairs if p[0].split("#")[0] in train_groups]
     valid_pairs = [p for p in pairs if p[0].split("#")[0] not in train_groups]
@@ -245,21 +245,21 @@ def _hinet_04(cfg: dict, opts: dict, work: Path) -> Recipe:
               max_larger_per_image=cfg["max_larger_per_image"], seed=seed)
     pick = np.random.default_rng(seed)
     if opts["data_root"] is None:   # in memory, the same on every rank (seeded)
-        made = patches.make_patch_pairs(train_pairs, process_num=cfg["process_num"], **kw)
-        train_set = datasets.ArrayPairDataset(made["lq"], made["gt"], scale=1)
-        vp = patches.make_patch_pairs(valid_pairs, img_size=P, stride=S, v_threshold=cfg["hsv_threshold"])
+        made = patch_export.make_patch_pairs(train_pairs, process_num=cfg["process_num"], **kw)
+        train_set = pairing.ArrayPairDataset(made["lq"], made["gt"], scale=1)
+        vp = patch_export.make_patch_pairs(valid_pairs, img_size=P, stride=S, v_threshold=cfg["hsv_threshold"])
         idx = pick.permutation(len(vp["lq"]))[: cfg["val_patches"]]
-        val_set = datasets.ArrayPairDataset(vp["lq"][idx], vp["gt"][idx], scale=1)
+        val_set = pairing.ArrayPairDataset(vp["lq"][idx], vp["gt"][idx], scale=1)
     else:                           # real photos: patches on disk, made once by rank 0
         stamp = {**kw, "pairs": [n for n, _, _ in train_pairs]}
-        _rank0_makes(lambda: _reuse_or_make(work / "patches", stamp, lambda: patches.make_patch_pairs(
+        _rank0_makes(lambda: _reuse_or_make(work / "patches", stamp, lambda: patch_export.make_patch_pairs(
             train_pairs, process_num=cfg["process_num"], save_dir=str(work / "patches"), **kw)))
         vkw = dict(img_size=P, stride=S, v_threshold=cfg["hsv_threshold"])
         _rank0_makes(lambda: _reuse_or_make(work / "val_patches", {**vkw, "pairs": [n for n, _, _ in valid_pairs]},
-                                            lambda: patches.make_patch_pairs(valid_pairs, process_num=cfg["process_num"],
+                                            lambda: patch_export.make_patch_pairs(valid_pairs, process_num=cfg["process_num"],
                                                                              save_dir=str(work / "val_patches"), **vkw)))
-        train_set = datasets.PairedFolderDataset(work / "patches" / "input", work / "patches" / "label")
-        val_all = datasets.PairedFolderDataset(work / "val_patches" / "input", work / "val_patches" / "label")
+        train_set = pairing.PairedFolderDataset(work / "patches" / "input", work / "patches" / "label")
+        val_all = pairing.PairedFolderDataset(work / "val_patches" / "input", work / "val_patches" / "label")
         val_set = torch.utils.data.Subset(val_all, [int(i) for i in pick.permutation(len(val_all))[: cfg["val_patches"]]])
     # 001: no augmentation for the first epochs; fit calls set_epoch on it at every epoch
     train_set.augment = augment.AdaptiveAugment(augment.PairedAugment(augment.flare_001_transforms()),
@@ -277,7 +277,7 @@ def _nafnet_05(cfg: dict, opts: dict, work: Path) -> Recipe:
     import numpy as np
 
     from labkit import models
-    from labkit.data import augment, datasets, degrade, patches, sample
+    from labkit.data import augment, noise_blur, pairing, patch_select, sidd, sample
 
     if opts["net"] not in (None, "nafnet"):
         raise ValueError(f"lab 05: net must be 'nafnet', got {opts['net']!r}")
@@ -285,17 +285,17 @@ def _nafnet_05(cfg: dict, opts: dict, work: Path) -> Recipe:
     if opts["data_root"] is None:   # the notebook's SIDD-like arrays: 4 photos train, 1 validates, k crops each
         photos, k = sample.sample_images("train"), cfg["crops_per_photo"]
         rng = np.random.default_rng(seed)
-        gts = [patches.random_crop(im, size, rng) for _, im in photos[:5] for _ in range(k)]
+        gts = [patch_select.random_crop(im, size, rng) for _, im in photos[:5] for _ in range(k)]
         gts = np.round(np.stack(gts) * 255).astype(np.uint8)
-        noisy = np.stack([np.round(degrade.poisson_gaussian_noise(g, **cfg["noise"], seed=seed + i) * 255)
+        noisy = np.stack([np.round(noise_blur.poisson_gaussian_noise(g, **cfg["noise"], seed=seed + i) * 255)
                           for i, g in enumerate(gts)]).astype(np.uint8)
         splits = {"train": (noisy[: 4 * k], gts[: 4 * k]), "val": (noisy[4 * k:], gts[4 * k:])}
     else:
         counts = tuple(min(c, opts["max_images"] or c) for c in cfg["sidd_counts"])
-        splits = datasets.sidd_npy_splits(opts["data_root"], counts=counts, size=size)
+        splits = sidd.sidd_npy_splits(opts["data_root"], counts=counts, size=size)
     flip_aug = augment.PairedAugment(augment.nafnet_004_transforms(p=0.5))
-    train_set = datasets.ArrayPairDataset(*splits["train"], augment=flip_aug, scale=1)
-    val_set = datasets.ArrayPairDataset(*splits["val"])
+    train_set = pairing.ArrayPairDataset(*splits["train"], augment=flip_aug, scale=1)
+    val_set = pairing.ArrayPairDataset(*splits["val"])
     spec = cfg["variant_specs"]["baseline"]
     model = models.NAFNet(img_channel=3, width=cfg["width"], drop_out_rate=spec["drop_out_rate"], **cfg["archs"][spec["arch"]])
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.9), weight_decay=0.0)
@@ -308,7 +308,7 @@ def _nafnet_05(cfg: dict, opts: dict, work: Path) -> Recipe:
 
 def _gan_06(cfg: dict, opts: dict, work: Path) -> Recipe:
     from labkit import gan, losses, models
-    from labkit.data import datasets, sample
+    from labkit.data import inpainting, sample
 
     if opts["net"] not in (None, "gan"):
         raise ValueError(f"lab 06: net must be 'gan', got {opts['net']!r}")
@@ -317,7 +317,7 @@ def _gan_06(cfg: dict, opts: dict, work: Path) -> Recipe:
         if cfg["patch_size"] is None:
             raise ValueError("lab 06: this profile trains on whole competition images: pass -p data_root=<DACON "
                              "inpainting folder> (data/README.md), or use the smoke profile")
-        train_set = datasets.InpaintingPhotoDataset(sample.sample_images("train"), cfg["patch_size"], cfg["mask_fraction"],
+        train_set = inpainting.InpaintingPhotoDataset(sample.sample_images("train"), cfg["patch_size"], cfg["mask_fraction"],
                                                     length=cfg["iters_per_epoch"] * cfg["batch_size"])
         val_set = None
     else:
@@ -325,9 +325,9 @@ def _gan_06(cfg: dict, opts: dict, work: Path) -> Recipe:
             given = [int(x) for x in (limit, opts["max_images"]) if x]
             return min(given) if given else None
 
-        train_set = datasets.DaconInpaintingDataset(opts["data_root"], "train", val_fraction=cfg["val_fraction"],
+        train_set = inpainting.DaconInpaintingDataset(opts["data_root"], "train", val_fraction=cfg["val_fraction"],
                                                     seed=seed, limit=cap(cfg["train_limit"]))
-        val_set = datasets.DaconInpaintingDataset(opts["data_root"], "val", val_fraction=cfg["val_fraction"],
+        val_set = inpainting.DaconInpaintingDataset(opts["data_root"], "val", val_fraction=cfg["val_fraction"],
                                                   seed=seed, limit=cap(cfg["val_limit"]))
     g = models.InpaintingGenerator(num_in_ch=2, num_out_ch=3, **cfg["generator"])
     d = models.PatchDiscriminator(input_nc=2 + 3, **cfg["discriminator"])

@@ -1,4 +1,4 @@
-"""Tests for labkit.data.datasets: on-the-fly SR pairs, paired folders, DIV2K layouts, array pairs."""
+"""Tests for labkit.data.sr and labkit.data.pairing: on-the-fly SR pairs, paired folders, DIV2K layouts, array pairs."""
 
 from __future__ import annotations
 
@@ -10,14 +10,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from labkit.data.datasets import (
-    ArrayPairDataset,
-    PairedFolderDataset,
-    SRFolderDataset,
-    div2k_paths,
-    paired_random_crop,
-    sr_pairs,
-)
+from labkit.data.pairing import ArrayPairDataset, PairedFolderDataset, paired_random_crop
+from labkit.data.sr import SRFolderDataset, div2k_paths, sr_pairs
 from labkit.data.degrade import bicubic_downsample
 from labkit.io import read_image
 
@@ -320,7 +314,7 @@ def test_sr_pairs_crop_and_downsample():
 def test_array_pairs_augment_without_scale():
     """scale=None skips the size check (the precedence bug made it a TypeError)."""
     import numpy as np
-    from labkit.data.datasets import ArrayPairDataset
+    from labkit.data.pairing import ArrayPairDataset
     a = np.zeros((8, 6, 3), np.float32)
     ds = ArrayPairDataset([a], [a + 0.5], augment=lambda lq, gt: (lq[:, ::-1], gt[:4]))
     item = ds[0]

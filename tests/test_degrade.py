@@ -10,13 +10,7 @@ import torch
 import torch.nn.functional as F
 from skimage import data
 
-from labkit.data.degrade import (
-    bicubic_downsample,
-    bicubic_upsample,
-    crop_to_multiple,
-    imresize,
-    to_grayscale,
-)
+from labkit.data.degrade import bicubic_downsample, bicubic_upsample, crop_to_multiple, imresize, to_grayscale
 
 
 def _psnr01(a: np.ndarray, b: np.ndarray) -> float:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from labkit import env
-from labkit.data import augment, datasets, sample
+from labkit.data import augment, sample
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,11 +26,11 @@ TRAIN_SCRIPT = textwrap.dedent(
     """
     import sys, torch
     from labkit import env, models, train
-    from labkit.data import augment, datasets, sample
+    from labkit.data import augment, sr, sample
     env.seed_everything(7)
     photos = [(n, im[:96, :96]) for n, im in sample.sample_images("train")[:3]]
     aug = augment.PairedAugment(augment.sr_000_transforms(p=0.5), scale=4)
-    data = datasets.SRFolderDataset.from_arrays(photos, scale=4, gt_size=32, augment=aug, repeat=8)
+    data = sr.SRFolderDataset.from_arrays(photos, scale=4, gt_size=32, augment=aug, repeat=8)
     model = models.EDSR(num_feat=8, num_block=1, upscale=4)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = torch.utils.data.DataLoader(data, batch_size=4, shuffle=True, num_workers=int(sys.argv[2]),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from labkit import infer, io as lio
-from labkit.data import augment, datasets, degrade, patches
+from labkit.data import augment, flare, flare_synth, pairing, patch_export, patch_select, splitting, tiling
 
 
 def _photo(h=96, w=128, seed=0):
@@ -22,9 +22,9 @@ def _photo(h=96, w=128, seed=0):
 
 def test_flare_is_seeded_in_range_and_brightens():
     img = _photo()
-    a, layer_a = degrade.add_flare(img, 3)
-    b, layer_b = degrade.add_flare(img, np.random.default_rng(3))
-    c, _ = degrade.add_flare(img, 4)
+    a, layer_a = flare_synth.add_flare(img, 3)
+    b, layer_b = flare_synth.add_flare(img, np.random.default_rng(3))
+    c, _ = flare_synth.add_flare(img, 4)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(layer_a, layer_b)
     assert not np.array_equal(a, c)
@@ -37,7 +37,7 @@ def test_flare_is_seeded_in_range_and_brightens():
 
 def test_flare_source_where_asked_and_saturates():
     img = _photo(80, 120)
-    out, layer = degrade.add_flare(img, 0, position=(0.25, 0.75), num_ghosts=0)
+    out, layer = flare_synth.add_flare(img, 0, position=(0.25, 0.75), num_ghosts=0)
     peak = np.unravel_index(np.argmax(layer[..., 1]), layer.shape[:2])
     assert abs(peak[0] - 0.25 * 79) <= 1 and abs(peak[1] - 0.75 * 119) <= 1
     assert out[peak].min() > 0.99             # the source clips to white
@@ -47,23 +47,23 @@ def test_flare_source_where_asked_and_saturates():
 
 def test_flare_strength_orders_the_damage_and_uint8_kept():
     img = _photo()
-    weak, _ = degrade.add_flare(img, 1, strength=0.1, veil=0.0)
-    strong, _ = degrade.add_flare(img, 1, strength=1.5, veil=0.0)
+    weak, _ = flare_synth.add_flare(img, 1, strength=0.1, veil=0.0)
+    strong, _ = flare_synth.add_flare(img, 1, strength=1.5, veil=0.0)
     assert np.abs(strong - img).mean() > np.abs(weak - img).mean()
     u8 = (img * 255).round().astype(np.uint8)
-    out, _ = degrade.add_flare(u8, 1)
+    out, _ = flare_synth.add_flare(u8, 1)
     assert out.dtype == np.uint8 and out.shape == u8.shape
 
 
 def test_flare_bad_input():
     with pytest.raises(ValueError, match="img"):
-        degrade.add_flare(np.zeros((8, 8), np.float32), 0)
+        flare_synth.add_flare(np.zeros((8, 8), np.float32), 0)
     with pytest.raises(ValueError, match="strength"):
-        degrade.add_flare(_photo(), 0, strength=(1.0, 0.5))
+        flare_synth.add_flare(_photo(), 0, strength=(1.0, 0.5))
     with pytest.raises(ValueError, match="position"):
-        degrade.add_flare(_photo(), 0, position=(1.5, 0.2))
+        flare_synth.add_flare(_photo(), 0, position=(1.5, 0.2))
     with pytest.raises(TypeError):
-        degrade.add_flare([[0.0]], 0)
+        flare_synth.add_flare([[0.0]], 0)
 
 
 # ------------------------------------------------------------------ make_patch_pairs
@@ -73,20 +73,20 @@ def _pairs(n=3):
     out = []
     for i in range(n):
         gt = _photo(100, 140, seed=i)
-        lq, _ = degrade.add_flare(gt, i, position=(0.3, 0.3))
+        lq, _ = flare_synth.add_flare(gt, i, position=(0.3, 0.3))
         out.append((f"img{i}", lq, gt))
     return out
 
 
 def test_patch_selection_keeps_what_the_threshold_says():
     pairs = _pairs(2)
-    res = patches.make_patch_pairs(pairs, img_size=32, stride=16, v_threshold=100)
+    res = patch_export.make_patch_pairs(pairs, img_size=32, stride=16, v_threshold=100)
     # recompute the rule on every padded window of the inputs
     expected_lq, expected_gt = [], []
     for _, lq, gt in pairs:
-        p, _, _ = patches.padded_patches(lq, 32, 16)
-        q, _, _ = patches.padded_patches(gt, 32, 16)
-        bright = (p.max(axis=-1) > patches.V_MIN_001).sum(axis=(1, 2))
+        p, _, _ = tiling.padded_patches(lq, 32, 16)
+        q, _, _ = tiling.padded_patches(gt, 32, 16)
+        bright = (p.max(axis=-1) > patch_select.V_MIN_001).sum(axis=(1, 2))
         expected_lq.append(p[bright >= 100])
         expected_gt.append(q[bright >= 100])
     np.testing.assert_array_equal(res["lq"], np.concatenate(expected_lq))
@@ -94,15 +94,15 @@ def test_patch_selection_keeps_what_the_threshold_says():
     assert res["n_selected"] == len(res["lq"]) < res["n_base"] == len(res["scores"])
     kept = np.asarray(res["scores"]) >= 100
     assert kept.sum() == res["n_selected"]
-    everything = patches.make_patch_pairs(pairs, img_size=32, stride=16, v_threshold=None)
+    everything = patch_export.make_patch_pairs(pairs, img_size=32, stride=16, v_threshold=None)
     assert len(everything["lq"]) == everything["n_base"]
 
 
 def test_parallel_extraction_matches_serial_and_larger_patches_are_resized():
     pairs = _pairs(3)
     kw = dict(img_size=32, stride=16, v_threshold=50, larger_sizes=(64,), max_larger_per_image=3, seed=7)
-    serial = patches.make_patch_pairs(pairs, process_num=1, **kw)
-    parallel = patches.make_patch_pairs(pairs, process_num=2, **kw)
+    serial = patch_export.make_patch_pairs(pairs, process_num=1, **kw)
+    parallel = patch_export.make_patch_pairs(pairs, process_num=2, **kw)
     np.testing.assert_array_equal(serial["lq"], parallel["lq"])
     np.testing.assert_array_equal(serial["gt"], parallel["gt"])
     assert serial["boxes"] == parallel["boxes"]
@@ -111,9 +111,9 @@ def test_parallel_extraction_matches_serial_and_larger_patches_are_resized():
     i = serial["boxes"].index(big[0])
     name, y, x, s = big[0]
     src = dict((n, g) for n, _, g in pairs)[name]
-    np.testing.assert_allclose(serial["gt"][i], patches.resize_down(src[y:y + s, x:x + s], 32), atol=1e-6)
+    np.testing.assert_allclose(serial["gt"][i], patch_select.resize_down(src[y:y + s, x:x + s], 32), atol=1e-6)
     with pytest.raises(ValueError, match="process_num"):
-        patches.make_patch_pairs(pairs, process_num=0)
+        patch_export.make_patch_pairs(pairs, process_num=0)
 
 
 def test_patch_pairs_from_files_to_folder(tmp_path):
@@ -121,9 +121,9 @@ def test_patch_pairs_from_files_to_folder(tmp_path):
     for name, lq, gt in _pairs(2):
         pairs.append((name, lio.write_image(tmp_path / "in" / f"{name}.png", lq),
                       lio.write_image(tmp_path / "gt" / f"{name}.png", gt)))
-    res = patches.make_patch_pairs(pairs, img_size=32, stride=32, v_threshold=None, save_dir=tmp_path / "p")
+    res = patch_export.make_patch_pairs(pairs, img_size=32, stride=32, v_threshold=None, save_dir=tmp_path / "p")
     assert "lq" not in res and len(res["files"]) == res["n_base"]
-    ds = datasets.PairedFolderDataset(tmp_path / "p" / "input", tmp_path / "p" / "label")
+    ds = pairing.PairedFolderDataset(tmp_path / "p" / "input", tmp_path / "p" / "label")
     assert len(ds) == len(res["files"]) and ds[0]["lq"].shape == (3, 32, 32)
 
 
@@ -138,38 +138,38 @@ def test_flare_pairs_contest_layout_and_errors(tmp_path):
         lio.write_image(root / "train_label_img" / f"train_label_{10000 + i}.png", _photo(16, 24, i))
         rows.append(f"{10000 + i},train_input_{10000 + i}.png,train_label_{10000 + i}.png")
     (root / "train.csv").write_text("\n".join(rows) + "\n")
-    pairs = datasets.flare_pairs(root)
+    pairs = flare.flare_pairs(root)
     assert [p[0] for p in pairs] == ["10000", "10001", "10002"]
     assert pairs[1][1].name == "train_input_10001.png" and pairs[1][2].name == "train_label_10001.png"
-    item = datasets.FlarePairDataset(pairs)[0]
+    item = flare.FlarePairDataset(pairs)[0]
     assert item["lq"].shape == (3, 16, 24) and item["name"] == "10000"
     (root / "train_label_img" / "train_label_10002.png").unlink()
     with pytest.raises(FileNotFoundError, match="line 4"):
-        datasets.flare_pairs(root)
+        flare.flare_pairs(root)
     with pytest.raises(FileNotFoundError, match="no flare dataset layout"):
-        datasets.flare_pairs(tmp_path)
+        flare.flare_pairs(tmp_path)
 
 
 def test_flare_pairs_flare7k_layout(tmp_path):
     for i in range(2):
         lio.write_image(tmp_path / "input" / f"{i:05d}.png", _photo(16, 16, i))
         lio.write_image(tmp_path / "gt" / f"{i:05d}.png", _photo(16, 16, i))
-    assert [p[0] for p in datasets.flare_pairs(tmp_path)] == ["00000", "00001"]
+    assert [p[0] for p in flare.flare_pairs(tmp_path)] == ["00000", "00001"]
 
 
 def test_kfold_split_partitions():
     vals = []
     for k in range(10):
-        train, valid = datasets.kfold_split(95, folds=10, valid_fold=k, seed=1)
+        train, valid = splitting.kfold_split(95, folds=10, valid_fold=k, seed=1)
         assert not set(train) & set(valid) and sorted(train + valid) == list(range(95))
         assert len(valid) in (9, 10)
         vals += valid
     assert sorted(vals) == list(range(95))                 # each index validates exactly once
-    assert datasets.kfold_split(20, 4, 0, seed=1) == datasets.kfold_split(20, 4, 0, seed=1)
+    assert splitting.kfold_split(20, 4, 0, seed=1) == splitting.kfold_split(20, 4, 0, seed=1)
     with pytest.raises(ValueError, match="valid_fold"):
-        datasets.kfold_split(10, 5, 5)
+        splitting.kfold_split(10, 5, 5)
     with pytest.raises(ValueError, match="folds"):
-        datasets.kfold_split(3, 5, 0)
+        splitting.kfold_split(3, 5, 0)
 
 
 # ------------------------------------------------------------------ adaptive augmentation by count

@@ -11,7 +11,7 @@ from torch import nn
 
 from labkit import losses, metrics, models, viz
 from labkit.train import gan
-from labkit.data import datasets, degrade
+from labkit.data import inpainting, masks, splitting, degrade
 from labkit.infer import count_parameters
 from labkit.io import write_image
 from labkit.models.inpainting import InpaintingGenerator, PatchDiscriminator
@@ -94,32 +94,32 @@ def test_build_named_configs():
 @pytest.mark.parametrize("kinds", [("strokes", "boxes"), ("strokes",), ("boxes",)])
 def test_random_mask_covers_the_requested_fraction(fraction, kinds):
     for seed in range(3):
-        m = degrade.random_mask(64, 80, fraction, seed=seed, kinds=kinds)
+        m = masks.random_mask(64, 80, fraction, seed=seed, kinds=kinds)
         assert m.dtype == bool and m.shape == (64, 80)
         assert fraction <= m.mean() <= fraction + 0.01
 
 
 def test_random_mask_is_seeded():
-    a = degrade.random_mask(48, 48, 0.25, seed=3)
-    assert np.array_equal(a, degrade.random_mask(48, 48, 0.25, seed=3))
-    assert not np.array_equal(a, degrade.random_mask(48, 48, 0.25, seed=4))
-    assert not degrade.random_mask(48, 48, 0.0, seed=1).any()
+    a = masks.random_mask(48, 48, 0.25, seed=3)
+    assert np.array_equal(a, masks.random_mask(48, 48, 0.25, seed=3))
+    assert not np.array_equal(a, masks.random_mask(48, 48, 0.25, seed=4))
+    assert not masks.random_mask(48, 48, 0.0, seed=1).any()
 
 
 def test_random_mask_bad_arguments():
     with pytest.raises(ValueError, match="fraction"):
-        degrade.random_mask(32, 32, 0.95)
+        masks.random_mask(32, 32, 0.95)
     with pytest.raises(ValueError, match="kinds"):
-        degrade.random_mask(32, 32, 0.1, kinds=("circles",))
+        masks.random_mask(32, 32, 0.1, kinds=("circles",))
     with pytest.raises(ValueError, match="height"):
-        degrade.random_mask(4, 32, 0.1)
+        masks.random_mask(4, 32, 0.1)
 
 
 def test_inpainting_input_and_mask_recovery():
     rng = np.random.default_rng(0)
     img = rng.random((40, 50, 3)).astype(np.float32)
-    mask = degrade.random_mask(40, 50, 0.2, seed=0)
-    x = degrade.inpainting_input(img, mask, fill=0.0)
+    mask = masks.random_mask(40, 50, 0.2, seed=0)
+    x = masks.inpainting_input(img, mask, fill=0.0)
     assert x.shape == (40, 50, 2) and x.dtype == np.float32
     gray = degrade.to_grayscale(img, keep_channels=False)
     assert np.allclose(x[..., 0][~mask], gray[~mask], atol=1e-6) and (x[..., 0][mask] == 0).all()
@@ -129,9 +129,9 @@ def test_inpainting_input_and_mask_recovery():
     box = np.zeros((40, 50), bool)
     box[10:25, 5:30] = True
     lq = np.where(box, 0.0, degrade.to_grayscale(img2, keep_channels=False))
-    assert np.array_equal(degrade.mask_from_pair(lq, img2), box)
+    assert np.array_equal(masks.mask_from_pair(lq, img2), box)
     with pytest.raises(ValueError, match="mask of shape"):
-        degrade.inpainting_input(img, mask[:-1])
+        masks.inpainting_input(img, mask[:-1])
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -140,11 +140,11 @@ def test_inpainting_input_and_mask_recovery():
 def test_photo_dataset_items_and_seeding():
     rng = np.random.default_rng(1)
     photos = [("a", rng.random((70, 90, 3)).astype(np.float32)), ("b", rng.random((66, 81, 3)).astype(np.float32))]
-    train = datasets.InpaintingPhotoDataset(photos, 32, 0.3, length=5)
+    train = inpainting.InpaintingPhotoDataset(photos, 32, 0.3, length=5)
     it = train[0]
     assert it["lq"].shape == (2, 32, 32) and it["gt"].shape == (3, 32, 32) and it["mask"].shape == (1, 32, 32)
     assert 0.3 <= float(it["mask"].mean()) <= 0.32
-    ev = datasets.InpaintingPhotoDataset(photos, None, 0.2, seed=9)
+    ev = inpainting.InpaintingPhotoDataset(photos, None, 0.2, seed=9)
     assert ev[1]["gt"].shape == (3, 64, 80)  # cropped to a multiple of 8
     assert torch.equal(ev[0]["mask"], ev[0]["mask"]) and not torch.equal(ev[0]["mask"][..., :64, :80], ev[1]["mask"])
     torch.manual_seed(0)
@@ -152,13 +152,13 @@ def test_photo_dataset_items_and_seeding():
     torch.manual_seed(0)
     assert torch.equal(a, train[0]["mask"])
     with pytest.raises(ValueError, match="smaller than patch_size"):
-        datasets.InpaintingPhotoDataset(photos, 128, 0.2)
+        inpainting.InpaintingPhotoDataset(photos, 128, 0.2)
 
 
 def test_split_indices_is_8_to_2_and_seeded():
-    tr, va = datasets.split_indices(100, 0.2, seed=42)
+    tr, va = splitting.split_indices(100, 0.2, seed=42)
     assert len(tr) == 80 and len(va) == 20 and not set(tr) & set(va) and set(tr) | set(va) == set(range(100))
-    tr2, _ = datasets.split_indices(100, 0.2, seed=42)
+    tr2, _ = splitting.split_indices(100, 0.2, seed=42)
     assert np.array_equal(tr, tr2)
 
 
@@ -183,27 +183,27 @@ def _competition_folder(root, n=5):
 
 def test_dacon_layout_loader(tmp_path):
     _competition_folder(tmp_path, n=5)
-    tr = datasets.DaconInpaintingDataset(tmp_path, "train")
-    va = datasets.DaconInpaintingDataset(tmp_path, "val")
+    tr = inpainting.DaconInpaintingDataset(tmp_path, "train")
+    va = inpainting.DaconInpaintingDataset(tmp_path, "val")
     assert len(tr) == 4 and len(va) == 1
-    assert len(datasets.DaconInpaintingDataset(tmp_path, "all", limit=3)) == 3
+    assert len(inpainting.DaconInpaintingDataset(tmp_path, "all", limit=3)) == 3
     it = tr[0]
     assert it["lq"].shape == (2, 32, 32) and it["gt"].shape == (3, 32, 32)
     expected = torch.zeros(32, 32)
     expected[4:14, 6:20] = 1
     assert torch.equal(it["mask"][0], expected)
     with pytest.raises(ValueError, match="test split"):
-        datasets.DaconInpaintingDataset(tmp_path, "test")
+        inpainting.DaconInpaintingDataset(tmp_path, "test")
     with pytest.raises(FileNotFoundError, match="test.csv"):
-        datasets.DaconInpaintingDataset(tmp_path, "test", with_mask=False)
+        inpainting.DaconInpaintingDataset(tmp_path, "test", with_mask=False)
 
 
 def test_dacon_loader_names_bad_csv(tmp_path):
     (tmp_path / "train.csv").write_text("id,path\nA,b.png\n")
     with pytest.raises(ValueError, match="lacks the column"):
-        datasets.DaconInpaintingDataset(tmp_path, "all")
+        inpainting.DaconInpaintingDataset(tmp_path, "all")
     with pytest.raises(FileNotFoundError, match="root folder"):
-        datasets.DaconInpaintingDataset(tmp_path / "nope")
+        inpainting.DaconInpaintingDataset(tmp_path / "nope")
 
 
 # ----------------------------------------------------------------------------- SSIM loss and metrics
@@ -363,5 +363,5 @@ def test_viewer_widget_steps_through_the_panels():
 def test_random_mask_never_falls_short_of_the_fraction(size):
     # fraction * pixels is not an integer here (0.3 * 1024 = 307.2): the mask must still cover >= 30 %
     for seed in range(10):
-        m = degrade.random_mask(*size, 0.3, seed=seed)
+        m = masks.random_mask(*size, 0.3, seed=seed)
         assert 0.3 <= m.mean() < 0.35

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from labkit import io as lio
-from labkit.data import datasets, degrade
+from labkit.data import gopro, noise_blur, pairing, sidd, splitting
 
 
 def photo(h=48, w=64):
@@ -16,50 +16,50 @@ def photo(h=48, w=64):
 
 def test_poisson_gaussian_noise_is_seeded_in_range_and_signal_dependent():
     img = photo()
-    a = degrade.poisson_gaussian_noise(img, shot_noise=0.02, read_noise=0.01, seed=3)
-    b = degrade.poisson_gaussian_noise(img, shot_noise=0.02, read_noise=0.01, seed=3)
-    c = degrade.poisson_gaussian_noise(img, shot_noise=0.02, read_noise=0.01, seed=4)
+    a = noise_blur.poisson_gaussian_noise(img, shot_noise=0.02, read_noise=0.01, seed=3)
+    b = noise_blur.poisson_gaussian_noise(img, shot_noise=0.02, read_noise=0.01, seed=3)
+    c = noise_blur.poisson_gaussian_noise(img, shot_noise=0.02, read_noise=0.01, seed=4)
     assert a.dtype == np.float32 and a.shape == img.shape
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert a.min() >= 0 and a.max() <= 1
     # shot noise: variance grows with the signal (a * x); dark vs bright flat patches
     dark, bright = np.full((200, 200), 0.1, np.float32), np.full((200, 200), 0.8, np.float32)
-    vd = degrade.poisson_gaussian_noise(dark, shot_noise=0.02, read_noise=0.0, seed=0).var()
-    vb = degrade.poisson_gaussian_noise(bright, shot_noise=0.02, read_noise=0.0, seed=0).var()
+    vd = noise_blur.poisson_gaussian_noise(dark, shot_noise=0.02, read_noise=0.0, seed=0).var()
+    vb = noise_blur.poisson_gaussian_noise(bright, shot_noise=0.02, read_noise=0.0, seed=0).var()
     assert vb > 4 * vd
     assert abs(vb - 0.02 * 0.8) < 0.2 * 0.02 * 0.8
     # read noise alone: signal-independent, its variance b^2
-    vr = degrade.poisson_gaussian_noise(np.full((200, 200), 0.5, np.float32), shot_noise=0, read_noise=0.05, seed=0).var()
+    vr = noise_blur.poisson_gaussian_noise(np.full((200, 200), 0.5, np.float32), shot_noise=0, read_noise=0.05, seed=0).var()
     assert abs(vr - 0.05 ** 2) < 0.1 * 0.05 ** 2
-    u8 = degrade.poisson_gaussian_noise((img * 255).astype(np.uint8), seed=1)
+    u8 = noise_blur.poisson_gaussian_noise((img * 255).astype(np.uint8), seed=1)
     assert u8.dtype == np.float32 and u8.max() <= 1
     with pytest.raises(ValueError, match="shot_noise"):
-        degrade.poisson_gaussian_noise(img, shot_noise=-1)
+        noise_blur.poisson_gaussian_noise(img, shot_noise=-1)
     with pytest.raises(TypeError, match="dtype"):
-        degrade.poisson_gaussian_noise(img.astype(np.int32))
+        noise_blur.poisson_gaussian_noise(img.astype(np.int32))
 
 
 def test_trajectory_kernel_is_seeded_normalised_and_not_a_point():
-    k = degrade.trajectory_kernel(21, seed=5)
-    np.testing.assert_array_equal(k, degrade.trajectory_kernel(21, seed=5))
-    assert not np.array_equal(k, degrade.trajectory_kernel(21, seed=6))
+    k = noise_blur.trajectory_kernel(21, seed=5)
+    np.testing.assert_array_equal(k, noise_blur.trajectory_kernel(21, seed=5))
+    assert not np.array_equal(k, noise_blur.trajectory_kernel(21, seed=6))
     assert k.shape == (21, 21) and k.dtype == np.float32
     assert k.min() >= 0 and abs(k.sum() - 1) < 1e-5
     assert (k > 1e-4).sum() >= 5  # a path, not a delta
-    long = degrade.trajectory_kernel(31, length=25.0, seed=0)
+    long = noise_blur.trajectory_kernel(31, length=25.0, seed=0)
     ys, xs = np.nonzero(long > 1e-4)
     assert max(np.ptp(ys), np.ptp(xs)) >= 8  # spans a good part of the kernel
     with pytest.raises(ValueError, match="odd"):
-        degrade.trajectory_kernel(20)
+        noise_blur.trajectory_kernel(20)
     with pytest.raises(ValueError, match="length"):
-        degrade.trajectory_kernel(9, length=12.0)
+        noise_blur.trajectory_kernel(9, length=12.0)
 
 
 def test_motion_blur_keeps_range_mean_and_blurs():
     img = photo()
-    k = degrade.trajectory_kernel(15, length=10.0, seed=2)
-    out = degrade.motion_blur(img, k)
+    k = noise_blur.trajectory_kernel(15, length=10.0, seed=2)
+    out = noise_blur.motion_blur(img, k)
     assert out.shape == img.shape and out.dtype == np.float32
     assert out.min() >= 0 and out.max() <= 1
     assert abs(out.mean() - img.mean()) < 0.01
@@ -67,9 +67,9 @@ def test_motion_blur_keeps_range_mean_and_blurs():
     assert grad(out) < grad(img)
     delta = np.zeros((3, 3), np.float32)
     delta[1, 1] = 1
-    np.testing.assert_allclose(degrade.motion_blur(img, delta), img, atol=1e-6)
+    np.testing.assert_allclose(noise_blur.motion_blur(img, delta), img, atol=1e-6)
     with pytest.raises(ValueError, match="kernel"):
-        degrade.motion_blur(img, np.ones((4, 4)))
+        noise_blur.motion_blur(img, np.ones((4, 4)))
 
 
 def write_sidd(folder, n=10, size=32, noisy=None, gt=None):
@@ -83,39 +83,39 @@ def write_sidd(folder, n=10, size=32, noisy=None, gt=None):
 
 def test_sidd_npy_loader_and_the_128_16_16_split(tmp_path):
     noisy, gt = write_sidd(tmp_path, n=10, size=32)
-    n2, g2 = datasets.load_sidd_npy(tmp_path, size=32)
+    n2, g2 = sidd.load_sidd_npy(tmp_path, size=32)
     np.testing.assert_array_equal(n2, noisy)
-    splits = datasets.sidd_npy_splits(tmp_path, counts=(6, 2, 2), size=32)
+    splits = sidd.sidd_npy_splits(tmp_path, counts=(6, 2, 2), size=32)
     np.testing.assert_array_equal(splits["train"][1], gt[:6])
     np.testing.assert_array_equal(splits["val"][0], noisy[6:8])
     np.testing.assert_array_equal(splits["test"][1], gt[8:])
-    shuffled = datasets.sidd_npy_splits(tmp_path, counts=(6, 2, 2), size=32, seed=1)
+    shuffled = sidd.sidd_npy_splits(tmp_path, counts=(6, 2, 2), size=32, seed=1)
     together = np.concatenate([shuffled[s][1] for s in ("train", "val", "test")])
     assert sorted(map(bytes, together)) == sorted(map(bytes, gt))  # a permutation, nothing lost
-    ds = datasets.ArrayPairDataset(*splits["train"])
+    ds = pairing.ArrayPairDataset(*splits["train"])
     assert ds[0]["lq"].shape == (3, 32, 32)
     with pytest.raises(ValueError, match="need 20 images"):
-        datasets.sidd_npy_splits(tmp_path, counts=(16, 2, 2), size=32)
-    assert datasets.SIDD_NPY_FILES == ("noisy_images_256.npy", "gt_images_256.npy")
+        sidd.sidd_npy_splits(tmp_path, counts=(16, 2, 2), size=32)
+    assert sidd.SIDD_NPY_FILES == ("noisy_images_256.npy", "gt_images_256.npy")
 
 
 def test_sidd_npy_loader_rejects_wrong_files_naming_them(tmp_path):
     with pytest.raises(FileNotFoundError, match="noisy_images_256.npy"):
-        datasets.load_sidd_npy(tmp_path)
+        sidd.load_sidd_npy(tmp_path)
     write_sidd(tmp_path, n=4, size=32, gt=np.zeros((4, 32, 32, 3), np.float32))
     with pytest.raises(ValueError, match=r"gt_images_32\.npy.*uint8.*float32"):
-        datasets.load_sidd_npy(tmp_path, size=32)
+        sidd.load_sidd_npy(tmp_path, size=32)
     write_sidd(tmp_path, n=4, size=32, noisy=np.zeros((4, 32, 32), np.uint8))
     with pytest.raises(ValueError, match=r"noisy_images_32\.npy.*\(N, 32, 32, 3\).*\(4, 32, 32\)"):
-        datasets.load_sidd_npy(tmp_path, size=32)
+        sidd.load_sidd_npy(tmp_path, size=32)
     write_sidd(tmp_path, n=4, size=32, noisy=np.zeros((4, 32, 32, 3), np.uint8), gt=np.zeros((4, 32, 32, 3), np.uint8))
     np.save(tmp_path / "gt_images_32.npy", np.zeros((3, 32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="4 images.*3"):
-        datasets.load_sidd_npy(tmp_path, size=32)
+        sidd.load_sidd_npy(tmp_path, size=32)
     np.save(tmp_path / "gt_images_256.npy", np.zeros((2, 128, 128, 3), np.uint8))
     np.save(tmp_path / "noisy_images_256.npy", np.zeros((2, 128, 128, 3), np.uint8))
     with pytest.raises(ValueError, match="256, 256, 3"):
-        datasets.load_sidd_npy(tmp_path)
+        sidd.load_sidd_npy(tmp_path)
 
 
 def test_sidd_medium_layouts(tmp_path):
@@ -124,9 +124,9 @@ def test_sidd_medium_layouts(tmp_path):
         (tmp_path / "Data" / scene).mkdir(parents=True)
         lio.write_image(tmp_path / "Data" / scene / "GT_SRGB_010.PNG", img)
         lio.write_image(tmp_path / "Data" / scene / "NOISY_SRGB_010.PNG", img[::-1])
-    pairs = datasets.sidd_medium_pairs(tmp_path)
+    pairs = sidd.sidd_medium_pairs(tmp_path)
     assert len(pairs) == 2 and all(g.name == "GT_SRGB_010.PNG" and g.parent == n.parent for n, g in pairs)
-    ds = datasets.PairListDataset(pairs, gt_size=8)
+    ds = pairing.PairListDataset(pairs, gt_size=8)
     item = ds[1]
     assert item["lq"].shape == (3, 8, 8) and item["name"].startswith("0002")
     flat = tmp_path / "flat"
@@ -134,12 +134,12 @@ def test_sidd_medium_layouts(tmp_path):
     (flat / "NOISY").mkdir()
     lio.write_image(flat / "GT" / "a.png", img)
     lio.write_image(flat / "NOISY" / "a.png", img)
-    assert [n.name for n, _ in datasets.sidd_medium_pairs(flat)] == ["a.png"]
+    assert [n.name for n, _ in sidd.sidd_medium_pairs(flat)] == ["a.png"]
     lio.write_image(flat / "NOISY" / "b.png", img)
     with pytest.raises(ValueError, match="b.png"):
-        datasets.sidd_medium_pairs(flat)
+        sidd.sidd_medium_pairs(flat)
     with pytest.raises(FileNotFoundError, match="NOISY_SRGB"):
-        datasets.sidd_medium_pairs(tmp_path / "flat" / "GT")
+        sidd.sidd_medium_pairs(tmp_path / "flat" / "GT")
 
 
 def test_gopro_layout_and_half_split(tmp_path):
@@ -150,14 +150,14 @@ def test_gopro_layout_and_half_split(tmp_path):
             (root / split / kind).mkdir(parents=True)
             for i in range(n):
                 lio.write_image(root / split / kind / f"{i:04d}.png", img)
-    blur, sharp = datasets.gopro_paths(tmp_path / "DBlur", "test")
+    blur, sharp = gopro.gopro_paths(tmp_path / "DBlur", "test")
     assert blur == root / "test" / "blur" and sharp == root / "test" / "sharp"
-    sets = datasets.gopro_splits(root, gt_size=8)
+    sets = gopro.gopro_splits(root, gt_size=8)
     assert (len(sets["train"]), len(sets["val"]), len(sets["test"])) == (3, 3, 2)
     assert sets["train"][0]["gt"].shape == (3, 8, 8) and sets["test"][0]["gt"].shape == (3, 16, 16)
-    val, test = datasets.half_split(1111)
+    val, test = splitting.half_split(1111)
     assert (len(val), len(test)) == (556, 555) and val[-1] + 1 == test[0]
     with pytest.raises(FileNotFoundError, match="train/blur"):
-        datasets.gopro_paths(tmp_path, "train")
+        gopro.gopro_paths(tmp_path, "train")
     with pytest.raises(ValueError, match="split"):
-        datasets.gopro_paths(root, "val")
+        gopro.gopro_paths(root, "val")

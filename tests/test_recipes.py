@@ -18,7 +18,7 @@ from torch import nn
 
 import layouts
 from labkit import recipes
-from labkit.data import augment, datasets
+from labkit.data import augment, pairing
 from labkit.train import History, fit
 
 
@@ -150,7 +150,7 @@ def test_fit_sets_the_augment_epoch_also_after_a_resume(tmp_path):
 
     rng = np.random.default_rng(0)
     imgs = [rng.random((8, 8, 3), dtype=np.float32) for _ in range(4)]
-    ds = datasets.ArrayPairDataset(imgs, imgs, scale=1)
+    ds = pairing.ArrayPairDataset(imgs, imgs, scale=1)
     ds.augment = rec = _EpochRecorder()
 
     def train(epochs):

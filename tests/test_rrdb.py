@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from labkit import models, weights
-from labkit.data import datasets, patches
+from labkit.data import dacon_sr, pairing, patch_export, tiling
 from labkit.infer import count_parameters, dihedral_predictions, self_ensemble, tiled
 from labkit.io import read_image, write_image
 from labkit.submission import SubmissionError, check_submission, write_submission
@@ -265,26 +265,26 @@ def test_export_grid_patches_writes_sixteen_aligned_pairs(tmp_path):
     rng = np.random.default_rng(0)
     gt = rng.random((68, 64, 3)).astype(np.float32)
     lq = gt[::4, ::4]  # 17 x 16: the LR is cropped to 16 x 16 for the 4 x 4 grid, the GT to 64 x 64
-    lq_dir, gt_dir = patches.export_grid_patches([("im", lq, gt)], tmp_path / "p", rows=4, cols=4, scale=4)
+    lq_dir, gt_dir = patch_export.export_grid_patches([("im", lq, gt)], tmp_path / "p", rows=4, cols=4, scale=4)
     names = sorted(p.name for p in lq_dir.iterdir())
     assert len(names) == 16 and names[0] == "im_00.png" and names[-1] == "im_33.png"
-    ds = datasets.PairedFolderDataset(lq_dir, gt_dir, scale=4)
+    ds = pairing.PairedFolderDataset(lq_dir, gt_dir, scale=4)
     assert len(ds) == 16 and tuple(ds[0]["gt"].shape) == (3, 16, 16) and tuple(ds[0]["lq"].shape) == (3, 4, 4)
     tiles = [read_image(gt_dir / f"im_{r}{c}.png") for r in range(4) for c in range(4)]
-    np.testing.assert_allclose(patches.grid_merge(tiles, 4, 4), np.round(gt[:64] * 255) / 255, atol=1e-6)
+    np.testing.assert_allclose(tiling.grid_merge(tiles, 4, 4), np.round(gt[:64] * 255) / 255, atol=1e-6)
     with pytest.raises(ValueError, match="not 4 x LR"):
-        patches.export_grid_patches([("bad", lq, gt[:60])], tmp_path / "q", scale=4)
+        patch_export.export_grid_patches([("bad", lq, gt[:60])], tmp_path / "q", scale=4)
 
 
 def test_dacon_sr_paths_checks_the_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
-        datasets.dacon_sr_paths(tmp_path / "nope")
+        dacon_sr.dacon_sr_paths(tmp_path / "nope")
     (tmp_path / "train" / "lr").mkdir(parents=True)
     (tmp_path / "train" / "hr").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="test/lr"):
-        datasets.dacon_sr_paths(tmp_path)
+        dacon_sr.dacon_sr_paths(tmp_path)
     (tmp_path / "test" / "lr").mkdir(parents=True)
-    assert set(datasets.dacon_sr_paths(tmp_path)) == {"train_lr", "train_hr", "test_lr"}
+    assert set(dacon_sr.dacon_sr_paths(tmp_path)) == {"train_lr", "train_hr", "test_lr"}
 
 
 # ------------------------------------------------------------------------------ submission

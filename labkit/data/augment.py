@@ -379,7 +379,7 @@ def flare_001_transforms(
 def nafnet_004_transforms(p: float = 0.5) -> list[Any]:
     """004's (NAFNet) on-the-fly variant: ``HorizontalFlip(p)`` and ``VerticalFlip(p)``.
 
-    004 first tripled the data physically (see ``labkit.data.patches.flips_x3``); its
+    004 first tripled the data physically (see ``labkit.data.patch_select.flips_x3``); its
     "enhanced model 2" replaced that with these random flips.
 
     Returns:

@@ -174,7 +174,7 @@ def sample_images(split: str = "train") -> list[tuple[str, np.ndarray]]:
 def export_samples(folder: Union[str, "os.PathLike[str]"], split: str = "all") -> list[Path]:
     """Write the photos of ``split`` as ``folder/<name>.png`` (8-bit, lossless re-encode of the files).
 
-    Use it to try the folder-based datasets (``labkit.data.datasets.SRFolderDataset(gt_root=...)``)
+    Use it to try the folder-based datasets (``labkit.data.sr.SRFolderDataset(gt_root=...)``)
     without downloading anything. The folder is created if needed; existing files are replaced
     atomically.
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from labkit.data.datasets import Augment, _apply_augment, _to_item
+from labkit.data.pairing import Augment, apply_augment, to_item
 from labkit.data.degrade import bicubic_downsample, crop_to_multiple
 from labkit.io import image_size, list_images, read_image
 
@@ -191,8 +191,8 @@ class ChunkedSRDataset(IterableDataset):
             gt = _as_float(gt_img[y : y + size, x : x + size])  # copies: items never keep the chunk alive
             lq = np.array(lq_img[y // s : y // s + ls, x // s : x // s + ls], dtype=np.float32)
             name = f"{stem}_y{y}_x{x}"
-            lq, gt = _apply_augment(self.augment, lq, gt, s, name)
-            yield _to_item(lq, gt, name)
+            lq, gt = apply_augment(self.augment, lq, gt, s, name)
+            yield to_item(lq, gt, name)
 
     def __iter__(self) -> Iterator[dict]:
         # One draw from torch's global RNG seeds the whole epoch's order, so RNG use elsewhere
