@@ -4,7 +4,7 @@ PyTorch's own engine does the work (``torchrun`` starts the processes and sets `
 ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``; ``torch.distributed`` runs the
 collectives; :class:`torch.nn.parallel.DistributedDataParallel` averages gradients). These
 helpers only answer "am I distributed, which rank am I" and wrap the few collectives that
-:func:`labkit.train.fit` and :func:`labkit.gan.fit_gan` need. Every helper is a no-op (or returns
+:func:`labkit.train.fit` and :func:`labkit.train.fit_gan` need. Every helper is a no-op (or returns
 its input) in a single process, so the same code runs with and without ``torchrun``.
 
 Backend: NCCL on CUDA, gloo on CPU. Source: PyTorch "Writing distributed applications" and
