@@ -8,7 +8,7 @@ with the kernels forced to one instruction set and one seed; ``labkit spread bui
 the spread file.
 
 ``labkit train NN --profile smoke|full -p key=value [--out DIR]`` trains one lab from its profile
-(:mod:`labkit.recipes`); under ``torchrun`` it is data-parallel. ``labkit bench`` runs the
+(:mod:`labkit.labs`); under ``torchrun`` it is data-parallel. ``labkit bench`` runs the
 benchmark suite (``python -m benchmarks`` in the checkout root, a subprocess: labkit never imports
 ``benchmarks/``).
 
@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Sequence
 
 from labkit import drift, env, gpucheck, report, runner
-from labkit.runner import parse_parameter  # cmd_train's -p options
 
 NOTEBOOKS_DIR = runner.NOTEBOOKS_DIR
 BENCHMARKS_DIR = env.REPO_ROOT / "benchmarks"
@@ -128,15 +127,9 @@ def cmd_spread_build(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from labkit import recipes
+    from labkit import labs   # torch and the models: imported only to train
 
-    params = dict(parse_parameter(p) for p in args.param)
-    history = recipes.run(args.notebook, args.profile, params, out=args.out, resume=not args.no_resume)
-    last = history.epochs[-1] if history.epochs else {}
-    if last and (not os.environ.get("RANK") or os.environ.get("RANK") == "0"):
-        print(f"done: {len(history.epochs)} epoch(s), step {last.get('step')}, train_loss {last.get('train_loss'):.5g}"
-              + (f", val_psnr {last['val_psnr']:.2f} dB" if last.get("val_psnr") is not None else ""))
-    return 0
+    return labs.train_from_args(args)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -215,14 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     ss = spr_sub.add_parser("show", help="print each headline's range across instruction sets and seeds, and its check")
     ss.add_argument("notebook", nargs="*", help="notebooks by number (01) or name; default: all")
     ss.set_defaults(func=cmd_spread_show)
+    from labkit import labs   # the arguments python -m labkit.labs takes too
     tr = sub.add_parser("train", help="train one lab from its profile (the script torchrun launches)")
-    tr.add_argument("notebook", help="lab number: 02, 03, 04, 05 or 06")
-    tr.add_argument("--profile", choices=env.PROFILES, default="smoke")
-    tr.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a profile setting or a run option (net, data_root, seed, max_steps, max_images, "
-                         "device, num_workers); repeatable")
-    tr.add_argument("--out", help="checkpoint folder (default runs/<profile>/train_NN/)")
-    tr.add_argument("--no-resume", action="store_true", help="start over instead of resuming last.pth")
+    labs.add_train_arguments(tr)
     tr.set_defaults(func=cmd_train)
 
     be = sub.add_parser("bench", help="the benchmark suite: one JSON and one Markdown table of ratios")

@@ -11,10 +11,24 @@ Values are plain literals so that they print well and go into ``metrics.json`` u
 
 from __future__ import annotations
 
+import ast
+
 from copy import deepcopy
 from typing import Any
 
 from labkit.env import PROFILES as PROFILE_NAMES
+
+#: 05: write-up 004's versions, the same in both profiles: architecture (``archs`` key); data 'arrays'
+#: (the arrays with on-the-fly H/V flips), 'x12' (physical H/V flips x 2x2 patches, each patch resized back
+#: to the array size as 004 did) or 'crop_2x2' (random crops of 2x the size from the full photos, split 2x2,
+#: no resizing); dropout rate. :func:`get` returns a copy.
+NAFNET_VARIANT_SPECS: dict[str, dict[str, Any]] = dict(
+    baseline=dict(arch="gopro", data="arrays", drop_out_rate=0.0),
+    arch=dict(arch="sidd", data="arrays", drop_out_rate=0.0),
+    x12=dict(arch="gopro", data="x12", drop_out_rate=0.0),
+    x12_dropout=dict(arch="gopro", data="x12", drop_out_rate=0.5),
+    crop_2x2=dict(arch="gopro", data="crop_2x2", drop_out_rate=0.5),
+)
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # 01: data and patching. Only sizes differ: full shows the write-ups' real sizes.
@@ -120,15 +134,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             archs=dict(gopro=dict(enc_blk_nums=(1, 1, 1, 2), middle_blk_num=1, dec_blk_nums=(1, 1, 1, 1)),
                        sidd=dict(enc_blk_nums=(1, 1, 2, 2), middle_blk_num=2, dec_blk_nums=(1, 1, 1, 1))),
             variants=("baseline", "arch", "x12", "x12_dropout", "crop_2x2"),
-            # 004's versions: architecture (``archs`` key); data 'arrays' (the arrays with on-the-fly
-            # H/V flips), 'x12' (physical H/V flips x 2x2 patches, each patch resized back to the array
-            # size as 004 did) or 'crop_2x2' (random crops of 2x the size from the full photos, split
-            # 2x2, no resizing); dropout rate.
-            variant_specs=dict(baseline=dict(arch="gopro", data="arrays", drop_out_rate=0.0),
-                               arch=dict(arch="sidd", data="arrays", drop_out_rate=0.0),
-                               x12=dict(arch="gopro", data="x12", drop_out_rate=0.0),
-                               x12_dropout=dict(arch="gopro", data="x12", drop_out_rate=0.5),
-                               crop_2x2=dict(arch="gopro", data="crop_2x2", drop_out_rate=0.5)),
+            variant_specs=NAFNET_VARIANT_SPECS,
             batch_size=8, lr=2e-3, epochs=4, iters_per_epoch=40,
             deblur=dict(width=16, arch="gopro", gt_size=64, batch_size=8, lr=2e-3, epochs=4, iters_per_epoch=75),
         ),
@@ -139,15 +145,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             archs=dict(gopro=dict(enc_blk_nums=(1, 1, 1, 28), middle_blk_num=1, dec_blk_nums=(1, 1, 1, 1)),
                        sidd=dict(enc_blk_nums=(2, 2, 4, 8), middle_blk_num=12, dec_blk_nums=(2, 2, 2, 2))),
             variants=("baseline", "arch", "x12", "x12_dropout", "crop_2x2"),
-            # 004's versions: architecture (``archs`` key); data 'arrays' (the arrays with on-the-fly
-            # H/V flips), 'x12' (physical H/V flips x 2x2 patches, each patch resized back to the array
-            # size as 004 did) or 'crop_2x2' (random crops of 2x the size from the full photos, split
-            # 2x2, no resizing); dropout rate.
-            variant_specs=dict(baseline=dict(arch="gopro", data="arrays", drop_out_rate=0.0),
-                               arch=dict(arch="sidd", data="arrays", drop_out_rate=0.0),
-                               x12=dict(arch="gopro", data="x12", drop_out_rate=0.0),
-                               x12_dropout=dict(arch="gopro", data="x12", drop_out_rate=0.5),
-                               crop_2x2=dict(arch="gopro", data="crop_2x2", drop_out_rate=0.5)),
+            variant_specs=NAFNET_VARIANT_SPECS,
             batch_size=8, lr=1e-4, epochs=60, iters_per_epoch=200,
             deblur=dict(width=32, arch="gopro", gt_size=256, batch_size=8, lr=1e-4, epochs=100, iters_per_epoch=500),
         ),
@@ -199,3 +197,22 @@ def get(notebook: str, profile: str, **overrides: Any) -> dict[str, Any]:
             raise KeyError(f"notebook {key} has no setting {name!r}; settings: {sorted(cfg)}")
         cfg[name] = value
     return cfg
+
+
+def parse_parameter(text: str) -> tuple[str, Any]:
+    """Parse one ``-p key=value`` (``labkit run``, ``labkit train``): the value is a Python literal if it parses as
+    one, else a string (``true``/``false``/``none`` in any case are the constants).
+
+    Raises:
+        ValueError: no ``=`` or an empty key.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise ValueError(f"-p expects key=value with a Python identifier as key, got {text!r}")
+    raw = raw.strip()
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = {"true": True, "false": False, "none": None}.get(raw.lower(), raw)
+    return key, value

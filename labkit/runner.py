@@ -14,7 +14,6 @@ A sweep runs one notebook once per combination of values, each into
 
 from __future__ import annotations
 
-import ast
 import itertools
 import json
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from labkit import env, report
+from labkit.profiles import parse_parameter
 
 NOTEBOOKS_DIR = env.REPO_ROOT / "notebooks"
 
@@ -83,24 +83,6 @@ def select_notebooks(names: Sequence[str], available: Sequence[Path]) -> list[Pa
         if matches[0] not in chosen:
             chosen.append(matches[0])
     return chosen
-
-
-def parse_parameter(text: str) -> tuple[str, Any]:
-    """Parse one ``-p key=value``; the value is a Python literal if it parses as one, else a string.
-
-    Raises:
-        ValueError: no ``=`` or an empty key.
-    """
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key.isidentifier():
-        raise ValueError(f"-p expects key=value with a Python identifier as key, got {text!r}")
-    raw = raw.strip()
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = {"true": True, "false": False, "none": None}.get(raw.lower(), raw)
-    return key, value
 
 
 def parse_sweep(texts: Sequence[str]) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labkit import cli, report, runner
+from labkit import cli, profiles, report, runner
 
 
 def make_nb(path: Path, body: str) -> Path:
@@ -23,13 +23,13 @@ def make_nb(path: Path, body: str) -> Path:
 
 
 def test_parse_parameter_literals_and_strings():
-    assert runner.parse_parameter("epochs=3") == ("epochs", 3)
-    assert runner.parse_parameter("lr=1e-4") == ("lr", 1e-4)
-    assert runner.parse_parameter("data_root=/data/DIV2K") == ("data_root", "/data/DIV2K")
-    assert runner.parse_parameter("data_root=None") == ("data_root", None)
-    assert runner.parse_parameter("flag=true") == ("flag", True)
+    assert profiles.parse_parameter("epochs=3") == ("epochs", 3)
+    assert profiles.parse_parameter("lr=1e-4") == ("lr", 1e-4)
+    assert profiles.parse_parameter("data_root=/data/DIV2K") == ("data_root", "/data/DIV2K")
+    assert profiles.parse_parameter("data_root=None") == ("data_root", None)
+    assert profiles.parse_parameter("flag=true") == ("flag", True)
     with pytest.raises(ValueError, match="key=value"):
-        runner.parse_parameter("epochs")
+        profiles.parse_parameter("epochs")
 
 
 def test_select_notebooks_by_number_and_name(tmp_path):

@@ -141,7 +141,7 @@ def test_single_process_helpers_are_no_ops(monkeypatch):
 def test_torchrun_two_processes_run_lab_02_from_the_cli(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-           "-m", "labkit.train", "02", "--profile", "smoke", "-p", "max_steps=2", "-p", "batch_size=4",
+           "-m", "labkit.labs", "02", "--profile", "smoke", "-p", "max_steps=2", "-p", "batch_size=4",
            "--out", str(tmp_path / "t02"), "--no-resume"]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]

@@ -1,0 +1,102 @@
+"""Lab 02's training: EDSR, MSRResNet or SwinIR under one budget (write-ups 000, 003).
+
+The recipe, as notebook 02 and ``labkit train 02`` run it:
+
+- **Data**: random aligned crops (HR ``gt_size`` px, LR ``gt_size / scale``) of the bundled training
+  photos, LR made on the fly by MATLAB-style bicubic downsampling, augmented with 000's flips,
+  transpose and 90-degree rotations applied identically to both (no shift-scale-rotate: it would
+  resample the LR); the ``val_names`` photos validate, whole. With ``data_root``: DIV2K's
+  ``HR`` / ``LR_bicubic/X4`` folders (train and valid splits).
+- **Models**: EDSR (Lim et al. 2017), MSRResNet (SRGAN's generator), SwinIR (write-up 003's
+  architecture in full; the lightweight one-step upsampler in smoke, 3x cheaper per step on CPU).
+- **Loss and optimizer**: the papers' L1 with Adam, betas (0.9, 0.999); SwinIR its own learning
+  rate (``swinir_lr``); StepLR(``lr_step``, ``lr_gamma``). Every model gets the same number of
+  optimizer steps on the same crops.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from labkit import models
+from labkit.data import augment, sample, pairing, sr
+from labkit.labs.common import Recipe
+
+__all__ = ["NETS", "make_augment", "split_photos", "make_train_set", "make_model", "make_optimizer",
+           "make_scheduler", "build_training"]
+
+#: the lab's architectures (``-p net=``)
+NETS = ("edsr", "srresnet", "swinir")
+
+
+def make_augment(scale: int) -> augment.PairedAugment:
+    """000's flips / transpose / rot90 on aligned pairs (draws follow torch's RNG, which ``fit`` seeds)."""
+    return augment.PairedAugment(augment.sr_000_transforms(p=0.5, shift_scale_rotate=False), scale=scale)
+
+
+def split_photos(photos: list, val_names) -> tuple[list, list]:
+    """``(train_photos, val_photos)``: the ``val_names`` photos validate, the others train."""
+    return [(n, im) for n, im in photos if n not in val_names], [(n, im) for n, im in photos if n in val_names]
+
+
+def make_train_set(train_photos: list | None, data_root: Any, scale: int, gt_size: int, iters_per_epoch: int,
+                   batch_size: int, sr_augment: Any):
+    """Random aligned crops of the training photos (repeated to ``iters_per_epoch`` batches), or of DIV2K's train split."""
+    if data_root is None:
+        return sr.SRFolderDataset.from_arrays(
+            train_photos, scale=scale, gt_size=gt_size, crop_to_scale=True, augment=sr_augment,
+            repeat=max(1, iters_per_epoch * batch_size // len(train_photos)))
+    gt_root, lq_root = sr.div2k_paths(data_root, scale, split="train")
+    return pairing.PairedFolderDataset(lq_root, gt_root, scale=scale, gt_size=gt_size, augment=sr_augment)
+
+
+def make_model(net: str, cfg: dict) -> nn.Module:
+    """``net`` (``edsr``, ``srresnet`` or ``swinir``) with the profile's size; SwinIR's img_size is the LR patch."""
+    s = cfg["scale"]
+    if net == "edsr":
+        return models.EDSR(upscale=s, **cfg["edsr"])
+    if net == "srresnet":
+        return models.MSRResNet(upscale=s, **cfg["srresnet"])
+    if net == "swinir":
+        return models.SwinIR(upscale=s, img_size=cfg["gt_size"] // s, **cfg["swinir"])
+    raise ValueError(f"lab 02: net must be 'edsr', 'srresnet' or 'swinir', got {net!r}")
+
+
+def make_optimizer(model: nn.Module, cfg: dict, net: str) -> torch.optim.Adam:
+    """Adam, betas (0.9, 0.999); lr ``swinir_lr`` for SwinIR, else ``lr``."""
+    lr = cfg["swinir_lr"] if net == "swinir" else cfg["lr"]
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: dict) -> torch.optim.lr_scheduler.StepLR:
+    """StepLR(``lr_step``, ``lr_gamma``), stepped per epoch."""
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg["lr_step"], gamma=cfg["lr_gamma"])
+
+
+def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
+    """Lab 02's run for ``labkit train 02`` (``-p net=edsr|srresnet|swinir``): data, model, L1 + Adam + StepLR."""
+    s = cfg["scale"]
+    net = opts["net"] or "edsr"
+    if net not in NETS:
+        raise ValueError(f"lab 02: net must be 'edsr', 'srresnet' or 'swinir', got {net!r}")
+    sr_augment = make_augment(s)
+    if opts["data_root"] is None:
+        train_photos, val_photos = split_photos(sample.sample_images("train"), cfg["val_names"])
+        train_set = make_train_set(train_photos, None, s, cfg["gt_size"], cfg["iters_per_epoch"], cfg["batch_size"],
+                                   sr_augment)
+        val_set = sr.SRFolderDataset.from_arrays(val_photos, scale=s, crop_to_scale=True) if val_photos else None
+    else:
+        train_set = make_train_set(None, opts["data_root"], s, cfg["gt_size"], cfg["iters_per_epoch"],
+                                   cfg["batch_size"], sr_augment)
+        gt_root, lq_root = sr.div2k_paths(opts["data_root"], s, split="valid")
+        val_set = pairing.PairedFolderDataset(lq_root, gt_root, scale=s)
+    model = make_model(net, cfg)
+    optimizer = make_optimizer(model, cfg, net)
+    return Recipe(model, train_set, val_set, dict(
+        loss=nn.L1Loss(), optimizer=optimizer, scheduler=make_scheduler(optimizer, cfg), epochs=cfg["epochs"],
+        batch_size=cfg["batch_size"], early_stopping=cfg["early_stopping"], val_crop_border=s,
+        val_y_channel=True), name=net)

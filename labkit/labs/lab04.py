@@ -1,0 +1,131 @@
+"""Lab 04's training: HINet flare removal, write-up 001's recipe (the 4th-place code's ``trainer_256.py``).
+
+The recipe, as notebook 04 and ``labkit train 04`` run it:
+
+- **Data**: the contest's pairs of real photos with and without a strong light in view, or Flare7K
+  pairs (``data_root``); without them, flares drawn on the bundled photos (``flares_per_photo`` per
+  photo, a different light each time, named ``<photo>#<k>``).
+- **Split**: k folds *by photo* (fold ``valid_fold`` validates), made before cutting patches:
+  patches of one photo on both sides would let validation flatter the model.
+- **Patches**: 256 px windows every 128 px (smoke 96 / 48), kept when their HSV value count passes
+  the threshold, plus larger windows (512 / 768 / 1024) resized to 256; a fixed seeded sample of the
+  validation patches keeps each validation short.
+- **Model and optimization**: HINet (GoPro configuration in full), Charbonnier (smoke: the official
+  HINet training's PSNR loss) over both stages, Adam with cosine decay over the epochs to
+  ``min_lr``, gradient clipping at 1, mixed precision; no augmentation for the first epochs ("for a
+  stable start"), then 001's flips / rotations / ShiftScaleRotate and ColorJitter from epoch
+  ``aug_start_epoch`` on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from labkit import losses, models
+from labkit.data import augment, sample, flare, flare_synth, pairing, patch_export, splitting
+from labkit.labs.common import Recipe, rank0_makes, reuse_or_make
+
+__all__ = ["flare_photo_pairs", "split_by_photo", "patch_kwargs", "val_patch_kwargs", "pick_val_patches",
+           "make_augment", "make_model", "make_optimizer", "make_scheduler", "make_loss", "build_training"]
+
+
+def flare_photo_pairs(photos: list, cfg: dict, rng: np.random.Generator) -> tuple[list, list]:
+    """``(pairs, groups)``: ``flares_per_photo`` flares drawn with ``rng`` on each photo, ``(name#k, flared, clean)``;
+    groups: the photos' names (the split's unit)."""
+    pairs = [(f"{n}#{k}", flare_synth.add_flare(im, rng)[0], im) for n, im in photos for k in range(cfg["flares_per_photo"])]
+    return pairs, [n for n, _ in photos]
+
+
+def split_by_photo(pairs: list, groups: list, cfg: dict, seed: int) -> tuple[list, list, list]:
+    """``(train_pairs, valid_pairs, valid_idx)``: k-fold split on the photos (``folds``, fold ``valid_fold`` validates)."""
+    train_idx, valid_idx = splitting.kfold_split(len(groups), folds=cfg["folds"], valid_fold=cfg["valid_fold"], seed=seed)
+    train_groups = {groups[i] for i in train_idx}
+    train_pairs = [p for p in pairs if p[0].split("#")[0] in train_groups]
+    valid_pairs = [p for p in pairs if p[0].split("#")[0] not in train_groups]
+    return train_pairs, valid_pairs, valid_idx
+
+
+def patch_kwargs(cfg: dict, seed: int) -> dict:
+    """:func:`labkit.data.patch_export.make_patch_pairs` arguments of the training patches (windows, HSV, larger sizes)."""
+    return dict(img_size=cfg["patch_size"], stride=cfg["stride"], v_threshold=cfg["hsv_threshold"],
+                larger_sizes=cfg["larger_sizes"], max_larger_per_image=cfg["max_larger_per_image"], seed=seed)
+
+
+def val_patch_kwargs(cfg: dict) -> dict:
+    """The validation patches' arguments: the base windows only."""
+    return dict(img_size=cfg["patch_size"], stride=cfg["stride"], v_threshold=cfg["hsv_threshold"])
+
+
+def pick_val_patches(n: int, cfg: dict, seed: int) -> np.ndarray:
+    """The fixed sample of ``val_patches`` of the ``n`` validation patches (``default_rng(seed)``)."""
+    return np.random.default_rng(seed).permutation(n)[: cfg["val_patches"]]
+
+
+def make_augment() -> augment.PairedAugment:
+    """001's OneOf(flips, RandomRotate90, ShiftScaleRotate) + ColorJitter, on aligned pairs (torch's RNG)."""
+    return augment.PairedAugment(augment.flare_001_transforms())
+
+
+def make_model(cfg: dict) -> nn.Module:
+    """HINet with the profile's size (``hinet``)."""
+    return models.HINet(**cfg["hinet"])
+
+
+def make_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Adam:
+    """Adam, betas (0.9, 0.999), lr ``lr``: write-up 001."""
+    return torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.999))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: dict) -> torch.optim.lr_scheduler.CosineAnnealingLR:
+    """Cosine decay over the epochs to ``min_lr``: write-up 001."""
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg["epochs"], eta_min=cfg["min_lr"])
+
+
+def make_loss(cfg: dict) -> nn.Module:
+    """``loss`` (Charbonnier in full, PSNR in smoke), summed over HINet's two stages by ``fit``."""
+    return losses.make_loss(cfg["loss"])
+
+
+def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
+    """Lab 04's run for ``labkit train 04``. An epoch is one pass over the patches; real photos' patches go to
+    disk, made once by rank 0, the bundled photos' stay in memory (seeded: the same on every rank)."""
+    if opts["net"] not in (None, "hinet"):
+        raise ValueError(f"lab 04: net must be 'hinet', got {opts['net']!r}")
+    seed = opts["seed"]
+    rng = np.random.default_rng(seed)
+    if opts["data_root"] is None:   # flares drawn on the bundled photos, several per photo (as the notebook)
+        pairs, groups = flare_photo_pairs(sample.sample_images("train"), cfg, rng)
+    else:
+        pairs = flare.flare_pairs(opts["data_root"])[: opts["max_images"]]
+        groups = [n for n, _, _ in pairs]
+    train_pairs, valid_pairs, _ = split_by_photo(pairs, groups, cfg, seed)
+    kw = patch_kwargs(cfg, seed)
+    vkw = val_patch_kwargs(cfg)
+    if opts["data_root"] is None:   # in memory, the same on every rank (seeded)
+        made = patch_export.make_patch_pairs(train_pairs, process_num=cfg["process_num"], **kw)
+        train_set = pairing.ArrayPairDataset(made["lq"], made["gt"], scale=1)
+        vp = patch_export.make_patch_pairs(valid_pairs, **vkw)
+        idx = pick_val_patches(len(vp["lq"]), cfg, seed)
+        val_set = pairing.ArrayPairDataset(vp["lq"][idx], vp["gt"][idx], scale=1)
+    else:                           # real photos: patches on disk, made once by rank 0
+        stamp = {**kw, "pairs": [n for n, _, _ in train_pairs]}
+        rank0_makes(lambda: reuse_or_make(work / "patches", stamp, lambda: patch_export.make_patch_pairs(
+            train_pairs, process_num=cfg["process_num"], save_dir=str(work / "patches"), **kw)))
+        rank0_makes(lambda: reuse_or_make(work / "val_patches", {**vkw, "pairs": [n for n, _, _ in valid_pairs]},
+                                          lambda: patch_export.make_patch_pairs(valid_pairs, process_num=cfg["process_num"],
+                                                                           save_dir=str(work / "val_patches"), **vkw)))
+        train_set = pairing.PairedFolderDataset(work / "patches" / "input", work / "patches" / "label")
+        val_all = pairing.PairedFolderDataset(work / "val_patches" / "input", work / "val_patches" / "label")
+        val_set = torch.utils.data.Subset(val_all, [int(i) for i in pick_val_patches(len(val_all), cfg, seed)])
+    # 001: no augmentation for the first epochs; fit calls set_epoch on it at every epoch
+    train_set.augment = augment.AdaptiveAugment(make_augment(), start_epoch=cfg["aug_start_epoch"])
+    model = make_model(cfg)
+    optimizer = make_optimizer(model, cfg)
+    return Recipe(model, train_set, val_set, dict(
+        loss=make_loss(cfg), optimizer=optimizer, scheduler=make_scheduler(optimizer, cfg), epochs=cfg["epochs"],
+        batch_size=cfg["batch_size"], early_stopping=cfg["early_stopping"], grad_clip=cfg["grad_clip"], amp=True),
+        name=f"hinet wf{cfg['hinet']['wf']}")

@@ -1,0 +1,112 @@
+"""Lab 06's training: the inpainting + colorization GAN, write-up 002's recipe.
+
+The recipe, as notebook 06 and ``labkit train 06`` run it:
+
+- **Data**: the DACON inpainting layout (``data_root``; an 8:2 split, 10k / 3k limits in full), or
+  masked random crops of the bundled photos (strokes and boxes covering ``mask_fraction``). The
+  generator sees the gray image and the mask and predicts the colour image.
+- **Generator**: ``l_g_gan + 50 * L1 + 50 * (1 - SSIM)``; the adversarial term is LSGAN's.
+- **Discriminator**: conditional (it sees the input next to the image), ``l_d_real + l_d_fake +
+  lambda_gp * GP`` (per-sample WGAN-GP: without it the write-up's D won and G collapsed).
+- **Optimization**: AdamW (betas ``betas``, weight decay ``weight_decay``) for both; StepLR for G
+  every ``g_step`` epochs and for D every ``d_step`` epochs, x ``lr_gamma`` (002: 10 and 15, x0.5).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from labkit import losses, models
+from labkit.data import sample, inpainting
+from labkit.train.gan import GANStep
+from labkit.labs.common import Recipe
+
+__all__ = ["concat_condition", "make_photo_train_set", "make_dacon_sets", "make_generator", "make_discriminator",
+           "make_content_losses", "make_gan_step", "adamw", "make_optimizers", "make_schedulers", "build_training"]
+
+
+def concat_condition(lq: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+    """002's conditional discriminator input: the (gray, mask) input next to the RGB image."""
+    return torch.cat([lq, img], 1)
+
+
+def make_photo_train_set(cfg: dict) -> inpainting.InpaintingPhotoDataset:
+    """Masked random crops of the bundled training photos, ``iters_per_epoch * batch_size`` per epoch."""
+    return inpainting.InpaintingPhotoDataset(sample.sample_images("train"), cfg["patch_size"], cfg["mask_fraction"],
+                                           length=cfg["iters_per_epoch"] * cfg["batch_size"])
+
+
+def make_dacon_sets(data_root, cfg: dict, seed: int, train_limit: int | None, val_limit: int | None):
+    """``(train_set, val_set)``: the DACON layout's seeded ``val_fraction`` split, each capped."""
+    return (inpainting.DaconInpaintingDataset(data_root, "train", val_fraction=cfg["val_fraction"], seed=seed,
+                                            limit=train_limit),
+            inpainting.DaconInpaintingDataset(data_root, "val", val_fraction=cfg["val_fraction"], seed=seed,
+                                            limit=val_limit))
+
+
+def make_generator(cfg: dict) -> nn.Module:
+    """The U-Net generator: (gray, mask) in, RGB out."""
+    return models.InpaintingGenerator(num_in_ch=2, num_out_ch=3, **cfg["generator"])
+
+
+def make_discriminator(cfg: dict) -> nn.Module:
+    """The conditional PatchGAN discriminator: (gray, mask) + RGB in."""
+    return models.PatchDiscriminator(input_nc=2 + 3, **cfg["discriminator"])
+
+
+def make_content_losses(cfg: dict) -> dict:
+    """The generator's content terms: ``pixel_weight`` * L1 and ``ssim_weight`` * (1 - SSIM)."""
+    return {"pix": (cfg["pixel_weight"], nn.L1Loss()), "ssim": (cfg["ssim_weight"], losses.SSIMLoss())}
+
+
+def make_gan_step(cfg: dict, content: dict | None = None, lambda_gp: float | None = None) -> GANStep:
+    """002's step: LSGAN, conditional D, gradient penalty ``lambda_gp`` (default the profile's; 0: none),
+    the collapse guard. ``content`` defaults to :func:`make_content_losses`."""
+    return GANStep(make_content_losses(cfg) if content is None else content, gan_loss="lsgan",
+                   adv_weight=cfg["adv_weight"], lambda_gp=cfg["lambda_gp"] if lambda_gp is None else lambda_gp,
+                   gp_reduction=cfg["gp_reduction"], d_input=concat_condition,
+                   collapse_loss=cfg["collapse_loss"], collapse_patience=cfg["collapse_patience"])
+
+
+def adamw(net: nn.Module, lr: float, cfg: dict) -> torch.optim.AdamW:
+    """AdamW with 002's betas and weight decay."""
+    return torch.optim.AdamW(net.parameters(), lr=lr, betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"])
+
+
+def make_optimizers(g: nn.Module, d: nn.Module, cfg: dict) -> tuple[torch.optim.AdamW, torch.optim.AdamW]:
+    """``(opt_g, opt_d)``: AdamW at ``lr_g`` and ``lr_d``."""
+    return adamw(g, cfg["lr_g"], cfg), adamw(d, cfg["lr_d"], cfg)
+
+
+def make_schedulers(opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, cfg: dict) -> tuple:
+    """``(sched_g, sched_d)``: StepLR every ``g_step`` / ``d_step`` epochs, x ``lr_gamma``."""
+    return (torch.optim.lr_scheduler.StepLR(opt_g, cfg["g_step"], cfg["lr_gamma"]),
+            torch.optim.lr_scheduler.StepLR(opt_d, cfg["d_step"], cfg["lr_gamma"]))
+
+
+def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
+    """Lab 06's GAN + GP run for ``labkit train 06`` (:func:`labkit.train.fit_gan`)."""
+    if opts["net"] not in (None, "gan"):
+        raise ValueError(f"lab 06: net must be 'gan', got {opts['net']!r}")
+    seed = opts["seed"]
+    if opts["data_root"] is None:
+        if cfg["patch_size"] is None:
+            raise ValueError("lab 06: this profile trains on whole competition images: pass -p data_root=<DACON "
+                             "inpainting folder> (data/README.md), or use the smoke profile")
+        train_set, val_set = make_photo_train_set(cfg), None
+    else:
+        def cap(limit: int | None) -> int | None:
+            given = [int(x) for x in (limit, opts["max_images"]) if x]
+            return min(given) if given else None
+
+        train_set, val_set = make_dacon_sets(opts["data_root"], cfg, seed, cap(cfg["train_limit"]), cap(cfg["val_limit"]))
+    g, d = make_generator(cfg), make_discriminator(cfg)
+    step = make_gan_step(cfg)
+    opt_g, opt_d = make_optimizers(g, d, cfg)
+    sched_g, sched_d = make_schedulers(opt_g, opt_d, cfg)
+    return Recipe(g, train_set, val_set, dict(
+        step=step, opt_g=opt_g, opt_d=opt_d, sched_g=sched_g, sched_d=sched_d,
+        epochs=cfg["epochs"], batch_size=cfg["batch_size"]), name="inpainting GAN + GP (002)", discriminator=d)
