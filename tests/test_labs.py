@@ -41,14 +41,14 @@ def test_03_smoke_fine_tunes_the_000_recipe_on_the_miniature(tmp_path):
     patches = out / "patches_mini_dacon_train_4x4"
     n_pairs = len(list((out / "mini_dacon" / "train" / "hr").glob("*.png")))
     assert n_pairs == 9 * 5 and len(list((patches / "gt").glob("*.png"))) == 16 * n_pairs
-    r = labs.build("03", *labs.split_overrides("03", "smoke", {"pretrained": "scratch"}), work_dir=out)
+    r = labs.build_recipe("03", *labs.split_overrides("03", "smoke", {"pretrained": "scratch"}), work_dir=out)
     assert r.fit_kwargs["loss"] == {"l1": 2.0, "l2": 1.0} and r.fit_kwargs["monitor"] == "val_loss"
     assert r.fit_kwargs["optimizer"].defaults["betas"] == (0.9, 0.99) and r.fit_kwargs["early_stopping"] == 2
     assert isinstance(r.fit_kwargs["scheduler"], torch.optim.lr_scheduler.StepLR)
     stamp = (patches / ".complete").stat().st_mtime_ns
-    labs.build("03", *labs.split_overrides("03", "smoke", {"pretrained": "scratch"}), work_dir=out)
+    labs.build_recipe("03", *labs.split_overrides("03", "smoke", {"pretrained": "scratch"}), work_dir=out)
     assert (patches / ".complete").stat().st_mtime_ns == stamp   # the patches are reused, not rewritten
-    labs.build("03", *labs.split_overrides("03", "smoke", {"pretrained": "scratch", "max_images": 3}), work_dir=out)
+    labs.build_recipe("03", *labs.split_overrides("03", "smoke", {"pretrained": "scratch", "max_images": 3}), work_dir=out)
     assert len(list((patches / "gt").glob("*.png"))) == 16 * 3      # other settings: remade, no stale patches left
 
 
@@ -63,7 +63,7 @@ def test_03_full_on_the_dacon_layout_with_esrgan_weights(tmp_path, dacon_sr_root
     over = {"max_steps": 2, "pretrained": str(pth), "model": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4},
             "val_fraction": 0.34}
     cfg, opts = labs.split_overrides("03", "full", {**over, "data_root": str(dacon_sr_root)})
-    r = labs.build("03", cfg, opts, work_dir=out)
+    r = labs.build_recipe("03", cfg, opts, work_dir=out)
     assert all(torch.equal(a, b) for a, b in zip(r.model.state_dict().values(), small.state_dict().values()))
     assert len(r.val_set) == 1 and len(r.train_set) == 16 * 2   # 3 pairs: 1 validates, 2 give 4 x 4 patches
     h = labs.train_lab("03", "full", {**over, "data_root": str(dacon_sr_root)}, out=out, resume=False, progress=False)
@@ -72,20 +72,20 @@ def test_03_full_on_the_dacon_layout_with_esrgan_weights(tmp_path, dacon_sr_root
 
 def test_03_errors_name_what_is_missing(tmp_path, dacon_sr_root):
     with pytest.raises(ValueError, match="data_root"):
-        labs.build("03", *labs.split_overrides("03", "full", {}), work_dir=tmp_path)
+        labs.build_recipe("03", *labs.split_overrides("03", "full", {}), work_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="train"):
-        labs.build("03", *labs.split_overrides("03", "full", {"data_root": str(tmp_path)}), work_dir=tmp_path)
+        labs.build_recipe("03", *labs.split_overrides("03", "full", {"data_root": str(tmp_path)}), work_dir=tmp_path)
     missing = tmp_path / "no_such_RRDB_PSNR_x4.pth"
     cfg, opts = labs.split_overrides("03", "full", {"data_root": str(dacon_sr_root), "pretrained": str(missing)})
     with pytest.raises((OSError, ValueError), match="no_such_RRDB_PSNR_x4"):
-        labs.build("03", cfg, opts, work_dir=tmp_path / "w")
+        labs.build_recipe("03", cfg, opts, work_dir=tmp_path / "w")
 
 
 def test_04_smoke_flares_on_the_bundled_photos(tmp_path):
     out = tmp_path / "t04"
     over = {"max_steps": 2, "hinet": {"wf": 4, "depth": 3, "hin_position_left": 0, "hin_position_right": 2},
             "process_num": 1}
-    r = labs.build("04", *labs.split_overrides("04", "smoke", over), work_dir=out)
+    r = labs.build_recipe("04", *labs.split_overrides("04", "smoke", over), work_dir=out)
     assert isinstance(r.train_set.augment, augment.AdaptiveAugment) and r.train_set.augment.start_epoch == 2
     assert r.fit_kwargs["grad_clip"] == 1.0 and r.fit_kwargs["amp"] is True
     assert isinstance(r.fit_kwargs["scheduler"], torch.optim.lr_scheduler.CosineAnnealingLR)
@@ -111,7 +111,7 @@ def test_05_smoke_and_sidd_arrays(tmp_path, sidd_npy_root):
     assert _last(tmp_path / "a")["global_step"] == 2 and h.epochs[-1]["val_psnr"] > 10
     cfg, opts = labs.split_overrides("05", "full", {**small, "data_root": str(sidd_npy_root), "max_images": 2,
                                                        "sidd_counts": (2, 1, 1)})
-    r = labs.build("05", cfg, opts, work_dir=tmp_path / "b")
+    r = labs.build_recipe("05", cfg, opts, work_dir=tmp_path / "b")
     assert (len(r.train_set), len(r.val_set)) == (2, 1) and r.train_set.augment is not None
     assert r.fit_kwargs["optimizer"].defaults["betas"] == (0.9, 0.9)   # NAFNet's AdamW
     h = labs.train_lab("05", "full", {**small, "data_root": str(sidd_npy_root), "sidd_counts": (2, 1, 1)},
@@ -122,7 +122,7 @@ def test_05_smoke_and_sidd_arrays(tmp_path, sidd_npy_root):
 def test_06_gan_recipe_smoke_and_dacon_layout(tmp_path, dacon_inpainting_root):
     small = {"max_steps": 2, "batch_size": 2, "generator": {"num_feat": 8, "num_down": 3, "block_type": "plain"},
              "discriminator": {"ndf": 8, "n_layers": 3, "norm": "instance"}}
-    r = labs.build("06", *labs.split_overrides("06", "smoke", small), work_dir=tmp_path)
+    r = labs.build_recipe("06", *labs.split_overrides("06", "smoke", small), work_dir=tmp_path)
     assert r.discriminator is not None and r.fit_kwargs["step"].lambda_gp == 10.0
     h = labs.train_lab("06", "smoke", small, out=tmp_path / "a", resume=False, progress=False)
     assert h.epochs[-1]["step"] == 2 and (tmp_path / "a" / "last.pth").is_file()
@@ -130,7 +130,7 @@ def test_06_gan_recipe_smoke_and_dacon_layout(tmp_path, dacon_inpainting_root):
                     resume=False, progress=False)
     assert h.epochs[-1]["step"] == 2
     with pytest.raises(ValueError, match="data_root"):
-        labs.build("06", *labs.split_overrides("06", "full", {}), work_dir=tmp_path)
+        labs.build_recipe("06", *labs.split_overrides("06", "full", {}), work_dir=tmp_path)
 
 
 class _EpochRecorder:
@@ -195,8 +195,8 @@ def test_torchrun_two_processes_train_lab_04_on_real_photos(tmp_path):
 
 
 # --------------------------------------------------------------------------- one builder per lab
-# The notebook's set-up cells and ``labkit train NN`` (``labs.build``) call the same functions of
-# ``labkit.labs.labNN``: every ``labNN.<function>(`` a notebook calls must be one that ``build`` goes
+# The notebook's set-up cells and ``labkit train NN`` (``labs.build_recipe``) call the same functions of
+# ``labkit.labs.labNN``: every ``labNN.<function>(`` a notebook calls must be one that ``build_recipe`` goes
 # through too (a few only serve the real-data branch, which the smoke build does not take).
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -231,7 +231,7 @@ def test_the_notebook_and_labkit_train_share_the_lab_builder(nb, tmp_path, monke
             monkeypatch.setattr(module, name, spy)
     in_notebook = _notebook_calls(nb)
     assert in_notebook, f"notebook {nb} calls no lab{nb} builder"
-    r = labs.build(nb, *labs.split_overrides(nb, "smoke", SMALL[nb]), work_dir=tmp_path)
+    r = labs.build_recipe(nb, *labs.split_overrides(nb, "smoke", SMALL[nb]), work_dir=tmp_path)
     assert r.model is not None and called
     missing = in_notebook - set(called) - REAL_DATA_ONLY.get(nb, set())
     assert not missing, f"notebook {nb} calls lab{nb}.{sorted(missing)}, which labkit train {nb} does not"

@@ -7,7 +7,7 @@ and ``fit`` arguments its notebook uses. Its docstring carries the write-up's re
 
 ``labkit train NN --profile smoke|full -p key=value`` (and ``python -m labkit.labs NN``) calls
 :func:`train_lab`, which builds lab ``NN``'s training from its profile (:mod:`labkit.profiles`) with
-:func:`build` and trains it with :func:`labkit.train.fit` (lab 06: :func:`labkit.train.fit_gan`),
+`build_recipe` and trains it with :func:`labkit.train.fit` (lab 06: :func:`labkit.train.fit_gan`),
 writing ``last.pth`` / ``best.pth`` and ``history.json`` to ``runs/<profile>/train_NN/`` (or
 ``--out``). ``python -m labkit.labs`` is the script ``torchrun`` launches for multi-GPU training::
 
@@ -43,7 +43,7 @@ from labkit.labs.common import RUN_OPTIONS, Recipe, rank0_first, rank0_makes, re
 from labkit.profiles import parse_parameter
 from labkit.train import History, fit, fit_gan
 
-__all__ = ["RUN_OPTIONS", "LABS", "Recipe", "build", "train_lab", "split_overrides", "lab_key",
+__all__ = ["RUN_OPTIONS", "LABS", "Recipe", "build_recipe", "train_lab", "split_overrides", "lab_key",
            "add_train_arguments", "train_from_args", "rank0_first", "rank0_makes", "reuse_or_make",
            "lab02", "lab03", "lab04", "lab05", "lab06"]
 
@@ -81,7 +81,7 @@ def split_overrides(nb: str, profile: str, overrides: dict[str, Any]) -> tuple[d
     return cfg, opts
 
 
-def build(nb: str, cfg: dict, options: dict | None = None, work_dir: str | os.PathLike | None = None) -> Recipe:
+def build_recipe(nb: str, cfg: dict, options: dict | None = None, work_dir: str | os.PathLike | None = None) -> Recipe:
     """Lab ``nb``'s model, training / validation sets and trainer keyword arguments (:class:`Recipe`).
 
     ``cfg`` is the resolved profile (:func:`labkit.profiles.get`); ``options`` the run options
@@ -118,7 +118,7 @@ def train_lab(nb: str, profile: str = "smoke", overrides: dict[str, Any] | None 
         if distributed.is_main():
             out_dir.mkdir(parents=True, exist_ok=True)
         distributed.barrier()
-        recipe = build(key, cfg, opts, work_dir=out_dir)
+        recipe = build_recipe(key, cfg, opts, work_dir=out_dir)
         kwargs = dict(recipe.fit_kwargs)
         train_set = recipe.train_set
         if opts["max_steps"] is not None:

@@ -32,7 +32,7 @@ from labkit import io as lio
 from labkit.data import augment, sample, dacon_sr, pairing, patch_export, sr
 from labkit.labs.common import Recipe, rank0_first, rank0_makes, reuse_or_make
 
-__all__ = ["resolve_pretrained", "make_miniature", "list_pairs", "split_train_val", "export_grid_patches",
+__all__ = ["resolve_pretrained", "make_miniature", "list_pairs", "split_train_val", "export_train_patches",
            "make_augment", "make_train_set", "make_val_arrays", "make_val_subset", "make_model", "make_optimizer", "make_scheduler",
            "build_training"]
 
@@ -72,7 +72,7 @@ def split_train_val(pairs: list, val_fraction: float, seed: int) -> tuple[list, 
             val_idx)
 
 
-def export_grid_patches(pairs: list, folder: Path, cfg: dict) -> None:
+def export_train_patches(pairs: list, folder: Path, cfg: dict) -> None:
     """Write the ``grid`` x ``grid`` non-overlapping patches of ``pairs`` to ``folder/lq`` and ``folder/gt``."""
     g = cfg["grid"]
     patch_export.export_grid_patches(pairs, folder, rows=g, cols=g, scale=cfg["scale"])
@@ -142,7 +142,7 @@ def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
     g = cfg["grid"]
     folder = work / f"patches_{root.name}_train_{g}x{g}"
     rank0_makes(lambda: reuse_or_make(folder, {"pairs": [n for n, _, _ in train_pairs], "grid": g, "scale": s},
-                                      lambda: export_grid_patches(train_pairs, folder, cfg)))
+                                      lambda: export_train_patches(train_pairs, folder, cfg)))
     train_set = make_train_set(folder, cfg, make_augment(cfg))
     if opts["data_root"] is None:   # the notebook's validation photo(s), whole
         val_pairs = sr.sr_pairs([(n, im) for n, im in sample.sample_images("train") if n in cfg["val_names"]], s)

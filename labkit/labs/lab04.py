@@ -30,7 +30,7 @@ from labkit.data import augment, sample, flare, flare_synth, pairing, patch_expo
 from labkit.labs.common import Recipe, rank0_makes, reuse_or_make
 
 __all__ = ["flare_photo_pairs", "split_by_photo", "patch_kwargs", "val_patch_kwargs", "pick_val_patches",
-           "make_augment", "make_model", "make_optimizer", "make_scheduler", "make_loss", "build_training"]
+           "make_augment", "make_model", "make_optimizer", "make_scheduler", "make_pixel_loss", "build_training"]
 
 
 def flare_photo_pairs(photos: list, cfg: dict, rng: np.random.Generator) -> tuple[list, list]:
@@ -85,7 +85,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: dict) -> torch.optim.l
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg["epochs"], eta_min=cfg["min_lr"])
 
 
-def make_loss(cfg: dict) -> nn.Module:
+def make_pixel_loss(cfg: dict) -> nn.Module:
     """``loss`` (Charbonnier in full, PSNR in smoke), summed over HINet's two stages by ``fit``."""
     return losses.make_loss(cfg["loss"])
 
@@ -126,6 +126,6 @@ def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
     model = make_model(cfg)
     optimizer = make_optimizer(model, cfg)
     return Recipe(model, train_set, val_set, dict(
-        loss=make_loss(cfg), optimizer=optimizer, scheduler=make_scheduler(optimizer, cfg), epochs=cfg["epochs"],
+        loss=make_pixel_loss(cfg), optimizer=optimizer, scheduler=make_scheduler(optimizer, cfg), epochs=cfg["epochs"],
         batch_size=cfg["batch_size"], early_stopping=cfg["early_stopping"], grad_clip=cfg["grad_clip"], amp=True),
         name=f"hinet wf{cfg['hinet']['wf']}")
