@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import IO, Union
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from labkit.files import atomic_write
 
 __all__ = [
     "ImageError",
@@ -258,40 +259,6 @@ def to_uint8(img: np.ndarray, name: str = "img") -> np.ndarray:
     raise TypeError(f"{name} must be float in [0, 1] or uint8, got dtype {img.dtype}")
 
 
-def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write a file atomically: ``write(f)`` fills a temp file in the same folder, then ``os.replace``.
-
-    The parent folder is created. The data are fsynced before the rename and the rename itself is
-    persisted (POSIX), so a crash, or an exception from ``write``, leaves either the previous file
-    or the new one under ``path``, never a partial file, and no temp file behind. Used for
-    checkpoints (:func:`labkit.weights.atomic_save`) and submission zips. Returns ``Path(path)``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # persist the rename itself (POSIX); harmless to skip where unsupported
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
-
-
 def write_image(path: PathLike, img: np.ndarray, *, quality: int = 95) -> Path:
     """Write an image atomically; the format follows the extension.
 
@@ -327,32 +294,7 @@ def write_image(path: PathLike, img: np.ndarray, *, quality: int = 95) -> Path:
     pil = Image.fromarray(np.ascontiguousarray(arr))
     save_kwargs = {"quality": int(quality)} if fmt == "JPEG" else {}
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pil.save(f, format=fmt, **save_kwargs)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, _target_mode(path))
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def _target_mode(path: Path) -> int:
-    """Permission bits for the written file: keep an existing file's, else 0o666 minus the umask."""
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+    return atomic_write(path, lambda f: pil.save(f, format=fmt, **save_kwargs))
 
 
 # --------------------------------------------------------------------------------------------------

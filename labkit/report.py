@@ -25,9 +25,10 @@ import datetime as _dt
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
+
+from labkit.files import atomic_write_text
 
 METRICS_FILE = "metrics.json"
 RUN_SUMMARY_FILE = "run_summary.json"
@@ -55,19 +56,8 @@ def _plain(value: Any) -> Any:
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` as indented JSON to ``path`` atomically (temp file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_plain(data), fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``data`` as indented JSON to ``path`` atomically (:func:`labkit.files.atomic_write_text`)."""
+    return atomic_write_text(path, json.dumps(_plain(data), indent=2, sort_keys=False) + "\n")
 
 
 def save_metrics(
@@ -279,7 +269,4 @@ def write_report(root: str | os.PathLike) -> Path:
             plots[notebook] = made.name
     text = render_report(records, summary, plots)
     out = root / REPORT_FILE
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write_text(out, text + "\n")

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from labkit.io import atomic_write, image_size, list_images, to_uint8
+from labkit.files import atomic_write
+from labkit.io import image_size, list_images, to_uint8
 
 __all__ = ["SubmissionError", "check_submission", "write_submission"]
 

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlparse
 import torch
 from torch import nn
 
-from labkit.io import atomic_write
+from labkit.files import atomic_write
 
 __all__ = [
     "NAMED_WEIGHTS",
@@ -418,7 +418,7 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
 
     The parent folder is created if needed. A crash (or an exception from ``torch.save``) leaves
     either the previous file or the new one, never a partial file, and no temp file behind.
-    Returns the final path. (:func:`labkit.io.atomic_write` with ``torch.save``.)
+    Returns the final path. (:func:`labkit.files.atomic_write` with ``torch.save``.)
     """
     return atomic_write(path, lambda f: torch.save(obj, f))
 
