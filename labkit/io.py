@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Union
+from typing import Union
 
 import numpy as np
 import torch
