@@ -36,10 +36,11 @@ import argparse
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 from typing import Sequence
 
-from labkit import drift, env, gpucheck, report, runner
+from labkit import drift, env, errors, gpucheck, report, runner
 
 NOTEBOOKS_DIR = runner.NOTEBOOKS_DIR
 BENCHMARKS_DIR = env.REPO_ROOT / "benchmarks"
@@ -155,11 +156,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """``labkit eval``: score an SR model on a benchmark folder (:func:`labkit.evaluate.evaluate_sr`)."""
     from labkit.evaluate import evaluate_sr, format_table  # models, scipy: loaded only by `labkit eval`
 
-    try:
-        result = evaluate_sr(args.model, args.data, scale=args.scale, weights=args.weights, tile=args.tile,
-                             self_ensemble=args.self_ensemble, device=args.device, progress=sys.stderr.isatty())
-    except KeyError as exc:  # unknown model name: a usage error like the others
-        raise ValueError(exc.args[0]) from None
+    result = evaluate_sr(args.model, args.data, scale=args.scale, weights=args.weights, tile=args.tile,
+                         self_ensemble=args.self_ensemble, device=args.device, progress=sys.stderr.isatty())
     print(format_table(result))
     if args.json:
         print(f"written: {report.write_json_atomic(Path(args.json), result)}")
@@ -169,6 +167,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Run and report the restoration-lab notebooks.")
     parser.add_argument("--notebooks-dir", default=str(NOTEBOOKS_DIR), help="folder of NN_slug.ipynb notebooks")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error (also: LABKIT_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute notebooks headlessly with papermill, then write report.md")
@@ -241,14 +240,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``labkit`` console script and ``python -m labkit``."""
+    """Entry point of the ``labkit`` console script and ``python -m labkit``.
+
+    Every expected failure (:data:`labkit.errors.EXPECTED`: a bad parameter, file, checkpoint or weights
+    file, permission denied, disk full...) ends with one message on stderr, ``labkit <command>: error: ...``,
+    and exit status 2 (bad input) or 1, without a traceback; ``--debug`` or ``LABKIT_DEBUG=1`` prints it.
+    Ctrl-C ends with status 130.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
-        parser.error(str(exc))
-        return 2  # unreachable: parser.error exits
+    except KeyboardInterrupt:
+        print(f"labkit {args.command}: interrupted (rerun the same command to go on: training resumes from its "
+              f"last checkpoint)", file=sys.stderr)
+        raise SystemExit(130) from None
+    except errors.EXPECTED as exc:
+        if args.debug or os.environ.get("LABKIT_DEBUG", "") not in ("", "0"):
+            traceback.print_exc()
+        print(f"labkit {args.command}: error: {errors.describe(exc)}", file=sys.stderr)
+        raise SystemExit(errors.exit_status(exc)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,9 +21,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from labkit import env, report
+from labkit.parameters import check_run_parameters
 from labkit.profiles import parse_parameter
 
 NOTEBOOKS_DIR = env.REPO_ROOT / "notebooks"
@@ -120,19 +121,23 @@ def sweep_label(values: dict[str, Any]) -> str:
     return ",".join(parts)
 
 
-def plan_jobs(chosen: Sequence[Path], params: dict[str, Any], combos: Sequence[dict[str, Any]]) -> list[NotebookJob]:
+def plan_jobs(chosen: Sequence[Path], params: Mapping[Path, dict[str, Any]],
+              combos: Sequence[dict[str, Any]]) -> list[NotebookJob]:
     """One job per notebook, or, with sweep combinations, one job per combination of the (one) notebook.
+
+    ``params``: each notebook's parameters, keyed by its path (what
+    :func:`labkit.parameters.check_run_parameters` returns); a notebook not in it gets none.
 
     Raises:
         ValueError: a sweep with other than exactly one notebook.
     """
     if not combos:
-        return [NotebookJob(nb, nb.stem, params) for nb in chosen]
+        return [NotebookJob(nb, nb.stem, dict(params.get(nb, {}))) for nb in chosen]
     if len(chosen) != 1:
         raise ValueError(f"--sweep runs one notebook; name exactly one (got {len(chosen)}: "
                          f"{', '.join(p.stem for p in chosen)})")
     nb = chosen[0]
-    return [NotebookJob(nb, f"{nb.stem}@{sweep_label(c)}", {**params, **c}, c) for c in combos]
+    return [NotebookJob(nb, f"{nb.stem}@{sweep_label(c)}", {**params.get(nb, {}), **c}, c) for c in combos]
 
 
 def _failure_message(exc: BaseException) -> str:
@@ -249,12 +254,14 @@ def run_and_report(notebooks_dir: Path, names: Sequence[str], *, profile: str, p
         The results, in run order (a failed notebook does not raise).
 
     Raises:
-        ValueError / FileNotFoundError: a bad notebook name, parameter or sweep, or no notebook folder.
+        ValueError / FileNotFoundError: a bad notebook name, parameter or sweep, or no notebook folder, all
+            found before any kernel starts (:func:`labkit.parameters.check_run_parameters`: an unknown ``-p``
+            key, a value of the wrong type or range).
     """
     chosen = select_notebooks(names, discover_notebooks(Path(notebooks_dir)))
     parameters = dict(parse_parameter(p) for p in params)
     combos = parse_sweep(sweep)
-    jobs = plan_jobs(chosen, parameters, combos)
+    jobs = plan_jobs(chosen, check_run_parameters(chosen, parameters, combos), combos)
     out_root = Path(out) if out else env.runs_dir() / profile
     out_root.mkdir(parents=True, exist_ok=True)
     headless_environment(profile)

@@ -158,9 +158,9 @@ def test_labkit_run_sweep_runs_each_value_into_its_own_folder(tmp_path, capsys):
 
 def test_runner_plans_jobs_and_merges_run_summaries(tmp_path):
     nbs = [tmp_path / "01_a.ipynb", tmp_path / "05_b.ipynb"]
-    jobs = runner.plan_jobs(nbs, {"seed": 1}, [])
+    jobs = runner.plan_jobs(nbs, {nb: {"seed": 1} for nb in nbs}, [])
     assert [(j.name, j.params, j.sweep) for j in jobs] == [("01_a", {"seed": 1}, None), ("05_b", {"seed": 1}, None)]
-    jobs = runner.plan_jobs(nbs[1:], {"seed": 1}, runner.parse_sweep(["variant=x,y"]))
+    jobs = runner.plan_jobs(nbs[1:], {nbs[1]: {"seed": 1}}, runner.parse_sweep(["variant=x,y"]))
     assert [(j.name, j.params, j.sweep) for j in jobs] == [
         ("05_b@variant=x", {"seed": 1, "variant": "x"}, {"variant": "x"}),
         ("05_b@variant=y", {"seed": 1, "variant": "y"}, {"variant": "y"})]

@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from labkit import distributed, env, profiles
+from labkit import distributed, env, parameters, profiles
 from labkit.labs import lab02, lab03, lab04, lab05, lab06
 from labkit.labs.common import RUN_OPTIONS, Recipe, rank0_first, rank0_makes, reuse_or_make
 from labkit.profiles import parse_parameter
@@ -67,18 +67,23 @@ def lab_key(nb: str) -> str:
 def split_overrides(nb: str, profile: str, overrides: dict[str, Any]) -> tuple[dict, dict]:
     """``(cfg, options)``: the profile with its overridden settings, and the run options.
 
+    Every key and value is checked before anything is built (:mod:`labkit.parameters`): run options
+    by their rules, profile settings by their rule or the type of the profile's value.
+
     Raises:
-        ValueError: an unknown lab or profile, or a key that is neither a setting nor an option.
+        ValueError: an unknown lab or profile.
+        labkit.parameters.ParameterError (a ValueError): a key that is neither a setting nor an option (the
+            message lists both and the closest match), or a value of the wrong type or range.
     """
     key = lab_key(nb)
     base = profiles.get(key, profile)
-    unknown = [k for k in overrides if k not in base and k not in RUN_OPTIONS]
-    if unknown:
-        raise ValueError(f"lab {key}: unknown -p key(s) {unknown}; profile settings: {sorted(base)}; "
-                         f"run options: {sorted(RUN_OPTIONS)}")
-    cfg = profiles.get(key, profile, **{k: v for k, v in overrides.items() if k in base})
-    opts = {**RUN_OPTIONS, **{k: v for k, v in overrides.items() if k in RUN_OPTIONS}}
-    return cfg, opts
+    for k in overrides:
+        if k not in base and k not in RUN_OPTIONS:
+            raise parameters.ParameterError(parameters.unknown_key_message(
+                k, [*base, *RUN_OPTIONS], f"labkit train {key} --profile {profile}"))
+    settings = {k: parameters.check_setting(k, v, base[k]) for k, v in overrides.items() if k in base}
+    options = {k: parameters.check_value(k, v) for k, v in overrides.items() if k in RUN_OPTIONS}
+    return profiles.get(key, profile, **settings), {**RUN_OPTIONS, **options}
 
 
 def build_recipe(nb: str, cfg: dict, options: dict | None = None, work_dir: str | os.PathLike | None = None) -> Recipe:
