@@ -17,6 +17,11 @@
 - Key converters between layouts: :func:`rrdb_to_basicsr` / :func:`rrdb_from_basicsr` (ESRGAN
   repository and its oldest ``model.N`` files <-> BasicSR), :func:`edsr_to_basicsr` (EDSR-PyTorch
   -> BasicSR).
+- Errors are :class:`WeightsError` (a ValueError, from :mod:`labkit.torchfile`), each naming the file or name:
+  a file that is empty, not a PyTorch checkpoint, truncated or corrupt, or refused for safety
+  (:func:`labkit.torchfile.read_torch_file`, the one reader); a name that is neither a file nor in
+  :data:`NAMED_WEIGHTS` (:class:`WeightsNotFoundError`, listing the names and the closest one); a failed
+  download (:class:`WeightsDownloadError`: where to put the file, how to pass a path from the CLI or Python).
 - :func:`atomic_save` / :func:`save_state_dict`: write to a temp file in the same folder, fsync,
   ``os.replace`` -- a crash never leaves a half-written checkpoint under the final name.
 """
