@@ -72,12 +72,12 @@ def torch_file_kind(head: bytes) -> str:
     return "other"
 
 
-def _not_checkpoint(label: str, kind: str, head: bytes) -> WeightsError:
+def _not_checkpoint(label: str, kind: str, head: bytes, again: str) -> WeightsError:
     what = {
         "pickle": "a plain Python pickle (pickle.dump), which labkit does not load; " + _SAFE_HINT,
         "html": "it starts like an HTML page: a failed or blocked download (Google Drive's warning page?); "
                 "download the file again in a browser",
-        "other": f"it starts with {head[:8]!r}: is it the right file? " + _AGAIN_HINT,
+        "other": f"it starts with {head[:8]!r}: is it the right file? " + again,
     }[kind]
     return WeightsError(f"{label} is not a PyTorch checkpoint (neither a zip archive nor a legacy pickle "
                         f"file): {what}", kind="not_checkpoint")
@@ -98,7 +98,7 @@ def _zip_problem(path: str) -> str | None:
     return None
 
 
-def _classify_load_error(label: str, kind: str, e: BaseException) -> WeightsError:
+def _classify_load_error(label: str, kind: str, e: BaseException, again: str) -> WeightsError:
     msg = str(e)
     refused = re.search(r"GLOBAL ([\w.]+)", msg) or re.search(r"Unsupported (?:global|class):? ?([\w.]+)", msg)
     if refused:
@@ -110,17 +110,20 @@ def _classify_load_error(label: str, kind: str, e: BaseException) -> WeightsErro
     first = next((ln.strip() for ln in msg.splitlines() if ln.strip()), "")
     if "Weights only load failed" in msg:  # a pickle stream the safe unpickler cannot parse: damaged
         first = next((ln.strip() for ln in msg.splitlines() if ln.strip().startswith("Unsupported")), "bad pickle data")
-    return WeightsError(f"{label} is truncated or corrupt ({fmt}: {type(e).__name__}: {first[:200]}); {_AGAIN_HINT}",
+    return WeightsError(f"{label} is truncated or corrupt ({fmt}: {type(e).__name__}: {first[:200]}); {again}",
                         kind="corrupt")
 
 
-def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu", what: str = "weights file") -> Any:
+def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu", what: str = "weights file",
+                    again: str = _AGAIN_HINT) -> Any:
     """``torch.load(path, map_location, weights_only=True)``, every failure a :class:`WeightsError`.
 
     Args:
         path: a file written by ``torch.save`` (zip archive or legacy format).
         map_location: as ``torch.load`` (default ``'cpu'``).
         what: how messages call the file (``'weights file'``, ``'training checkpoint'`` ...).
+        again: what to do about an empty, truncated or corrupt file (default: delete it and download or save
+            it again; a training checkpoint would say ``--no-resume``).
 
     Returns: what ``torch.load`` returns (tensors, dicts, lists, numbers, strings...).
 
@@ -143,20 +146,20 @@ def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu", what: st
     except OSError as e:
         raise WeightsError(f"{label} cannot be read ({type(e).__name__}: {e})", path, "unreadable") from e
     if size == 0:
-        raise WeightsError(f"{label} is empty (0 bytes): an interrupted download or save; {_AGAIN_HINT}",
+        raise WeightsError(f"{label} is empty (0 bytes): an interrupted download or save; {again}",
                            path, "empty")
     kind = torch_file_kind(head)
     if kind not in ("zip", "legacy"):
-        err = _not_checkpoint(label, kind, head)
+        err = _not_checkpoint(label, kind, head, again)
         err.path = path
         raise err
     problem = _zip_problem(path) if kind == "zip" else None
     if problem:
-        raise WeightsError(f"{label} is truncated or corrupt ({problem}); {_AGAIN_HINT}", path, "corrupt")
+        raise WeightsError(f"{label} is truncated or corrupt ({problem}); {again}", path, "corrupt")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError (unexpected EOF), OSError, EOFError, ...
-        err = _classify_load_error(label, kind, e)
+        err = _classify_load_error(label, kind, e, again)
         err.path = path
         if "weights_only" in str(e):  # torch's text advises weights_only=False: not even in a --debug traceback
             raise err from None

@@ -87,3 +87,12 @@ def test_file_kind_from_the_first_bytes(tmp_path):
     assert torch_file_kind(_good(tmp_path / "l.pth", legacy=True).read_bytes()[:14]) == "legacy"
     assert torch_file_kind(pickle.dumps(1, protocol=4)) == "pickle"
     assert torch_file_kind(b"\x00\x01") == "other" and torch_file_kind(b"  <html>") == "html"
+
+
+def test_a_training_checkpoint_gets_its_own_way_on(tmp_path):
+    data = _good(tmp_path / "last.pth").read_bytes()
+    (tmp_path / "last.pth").write_bytes(data[:100])
+    with pytest.raises(WeightsError) as err:
+        read_torch_file(tmp_path / "last.pth", what="training checkpoint", again="delete it or pass --no-resume")
+    assert str(err.value).startswith(f"training checkpoint {tmp_path / 'last.pth'} is truncated or corrupt (zip archive")
+    assert str(err.value).endswith("; delete it or pass --no-resume") and err.value.kind == "corrupt"
