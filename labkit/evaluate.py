@@ -43,7 +43,8 @@ from labkit.metrics import gaussian_window_1d, rgb_to_y, ssim_channels
 from labkit.models import CONFIGS, MODELS, RRDBNet, build
 from labkit.weights import load_weights, rrdb_to_basicsr
 
-__all__ = ["evaluate_sr", "format_table", "load_sr_model", "sr_benchmark_pairs", "y_psnr_ssim", "PUBLISHED", "CONVENTION",
+__all__ = ["evaluate_sr", "format_table", "load_sr_model", "sr_benchmark_pairs", "check_eval_sizes", "load_eval_pair",
+           "min_eval_size", "y_psnr_ssim", "PUBLISHED", "CONVENTION",
            "AUTO_TILE_PIXELS", "AUTO_TILE", "OVERLAP"]
 
 #: LR images with more pixels than this run tiled when ``tile`` is None.
@@ -197,6 +198,49 @@ def y_psnr_ssim(sr: np.ndarray, gt: np.ndarray, crop_border: int) -> tuple[float
     return (float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))), ssim_sum / ((h - 2 * r) * (w - 2 * r))
 
 
+def min_eval_size(scale: int) -> int:
+    """The smallest HR side (pixels) :func:`evaluate_sr` measures at ``scale``: a multiple of ``scale`` that
+    leaves SSIM's 11 x 11 window after the ``scale`` px border crop on each side (20 at x4, 16 at x2)."""
+    return -(-(11 + 2 * scale) // scale) * scale
+
+
+def check_eval_sizes(hr_path: Path, hr_hw: tuple[int, int], lr_path: Optional[Path], lr_hw: Optional[tuple[int, int]],
+                     scale: int) -> None:
+    """Check an HR image (and its LR file) before it is evaluated; sizes are (H, W) in pixels.
+
+    The HR must be at least :func:`min_eval_size` on each side. An LR file must be the HR's size // ``scale``
+    exactly: the rule of the training loaders (``PairedFolderDataset``: GT = ``scale`` x LR), after the mod-crop
+    BasicSR's paired test dataset applies to benchmark HR images (it crops the HR's last ``H % scale`` rows
+    and ``W % scale`` columns; more than that would measure a shifted, rescaled image).
+
+    Raises ValueError naming the file(s), their sizes and the size expected.
+    """
+    m = min_eval_size(scale)
+    if min(hr_hw) < m:
+        raise ValueError(f"{hr_path} is {hr_hw[0]}x{hr_hw[1]} (HxW): too small to evaluate at x{scale}; it needs at "
+                         f"least {m}x{m} ({scale} px cropped from each border must leave SSIM's 11x11 window); "
+                         "remove it from the folder or use a larger image")
+    want = (hr_hw[0] // scale, hr_hw[1] // scale)
+    if lr_path is not None and lr_hw != want:
+        raise ValueError(f"size mismatch: HR '{hr_path}' is {hr_hw[0]}x{hr_hw[1]} but LR '{lr_path}' is "
+                         f"{lr_hw[0]}x{lr_hw[1]} (HxW); with scale {scale} the LR should be {want[0]}x{want[1]} "
+                         f"(the HR's size // {scale}); re-make the LR file from the HR image or remove the LR "
+                         "folder to make the LR on the fly (data/README.md#sr-benchmarks)")
+
+
+def load_eval_pair(hr_path: Path, lr_path: Optional[Path], scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(gt, lr)`` float32 HWC RGB in [0, 1] for one benchmark image, checked by :func:`check_eval_sizes`.
+
+    ``gt`` is the HR mod-cropped to a multiple of ``scale``; ``lr`` is the LR file, or (``lr_path`` None)
+    MATLAB bicubic of ``gt`` rounded to 8 bits. Raises ValueError as :func:`check_eval_sizes`.
+    """
+    gt = read_image(hr_path)
+    lr = None if lr_path is None else read_image(lr_path)
+    check_eval_sizes(hr_path, gt.shape[:2], lr_path, None if lr is None else lr.shape[:2], scale)
+    gt = crop_to_multiple(gt, scale)
+    return gt, (_to8(bicubic_downsample(gt, scale)) if lr is None else lr)
+
+
 def _to8(img: np.ndarray) -> np.ndarray:
     return np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.float32) / np.float32(255.0)
 
@@ -237,8 +281,10 @@ def evaluate_sr(
         ({'method', 'psnr', 'ssim'} or None), 'seconds'}``.
 
     Raises:
-        FileNotFoundError / ValueError: a bad folder or missing LR file (named); an HR image smaller than
-        ``scale`` x its LR file; a model whose output is not ``scale`` x its input. KeyError: unknown model name.
+        FileNotFoundError / ValueError: a bad folder or missing LR file (named); an LR file whose size is not
+        the HR's // ``scale`` or an HR image smaller than :func:`min_eval_size` (both named with their sizes,
+        :func:`check_eval_sizes`); a model whose output is not ``scale`` x its input. KeyError: unknown model
+        name. WeightsError (a ValueError, :func:`labkit.weights.load_weights`): a bad or missing weights file.
     """
     if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
         raise ValueError(f"scale: expected an integer >= 1, got {scale!r}")
@@ -257,17 +303,7 @@ def evaluate_sr(
     bar = progress_bar()(pairs, desc=f"{model_name} x{scale}", unit="img", disable=not progress)
     for stem, hr_path, lr_path in bar:
         t0 = time.perf_counter()
-        gt = read_image(hr_path)
-        if lr_path is None:
-            gt = crop_to_multiple(gt, scale)
-            lr = _to8(bicubic_downsample(gt, scale))
-        else:
-            lr = read_image(lr_path)
-            h, w = lr.shape[0] * scale, lr.shape[1] * scale
-            if gt.shape[0] < h or gt.shape[1] < w:
-                raise ValueError(f"{hr_path} is {gt.shape[0]}x{gt.shape[1]}, smaller than {scale} x its LR "
-                                 f"{lr_path} ({lr.shape[0]}x{lr.shape[1]})")
-            gt = gt[:h, :w]
+        gt, lr = load_eval_pair(hr_path, lr_path, scale)
         use_tile = tile if tile is not None else (AUTO_TILE if lr.shape[0] * lr.shape[1] > AUTO_TILE_PIXELS else 0)
         if is_bicubic:
             sr = np.clip(bicubic_upsample(lr, scale), 0.0, 1.0)

@@ -17,12 +17,18 @@
 - Key converters between layouts: :func:`rrdb_to_basicsr` / :func:`rrdb_from_basicsr` (ESRGAN
   repository and its oldest ``model.N`` files <-> BasicSR), :func:`edsr_to_basicsr` (EDSR-PyTorch
   -> BasicSR).
+- Errors are :class:`WeightsError` (a ValueError, from :mod:`labkit.torchfile`), each naming the file or name:
+  a file that is empty, not a PyTorch checkpoint, truncated or corrupt, or refused for safety
+  (:func:`labkit.torchfile.read_torch_file`, the one reader); a name that is neither a file nor in
+  :data:`NAMED_WEIGHTS` (:class:`WeightsNotFoundError`, listing the names and the closest one); a failed
+  download (:class:`WeightsDownloadError`: where to put the file, how to pass a path from the CLI or Python).
 - :func:`atomic_save` / :func:`save_state_dict`: write to a temp file in the same folder, fsync,
   ``os.replace`` -- a crash never leaves a half-written checkpoint under the final name.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
@@ -35,6 +41,7 @@ import torch
 from torch import nn
 
 from labkit.files import atomic_write
+from labkit.torchfile import WeightsDownloadError, WeightsError, WeightsNotFoundError, read_torch_file
 
 __all__ = [
     "NAMED_WEIGHTS",
@@ -44,6 +51,9 @@ __all__ = [
     "rrdb_to_basicsr",
     "edsr_to_basicsr",
     "WeightsMismatchError",
+    "WeightsError",
+    "WeightsNotFoundError",
+    "WeightsDownloadError",
     "atomic_save",
     "load_state_dict_file",
     "load_weights",
@@ -97,7 +107,7 @@ WRAPPER_KEYS: tuple[str, ...] = ("params_ema", "params", "state_dict", "model")
 _URL_SCHEMES = ("http://", "https://", "file://")
 
 
-class WeightsMismatchError(ValueError):
+class WeightsMismatchError(WeightsError):
     """The checkpoint's keys or shapes do not fit the model.
 
     The message names the file, the model class and the closest known layout, and lists a few
@@ -106,7 +116,7 @@ class WeightsMismatchError(ValueError):
     """
 
     def __init__(self, message: str, closest: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, kind="mismatch")
         self.closest = closest
 
 
@@ -143,9 +153,9 @@ def _check_sha256(path: str, expected: str, source: str) -> None:
     expected = expected.lower()
     got = _sha256(path)
     if not got.startswith(expected):
-        raise ValueError(
+        raise WeightsError(
             f"sha256 mismatch for {source} (file {path}): expected {expected}..., got {got}. "
-            "The file is corrupt or not the expected release; delete it and download again."
+            "The file is corrupt or not the expected release; delete it and download again.", path, "sha256"
         )
 
 
@@ -166,13 +176,10 @@ def _fetch(url: str, dst: str, progress: bool) -> None:
         try:
             import gdown  # noqa: PLC0415 (optional: preinstalled on Colab)
         except ImportError as e:
-            raise RuntimeError(
-                f"{url} is a Google Drive file: `pip install gdown` (Colab has it) or download it in a "
-                "browser and pass the local path"
-            ) from e
+            raise RuntimeError("a Google Drive file needs the gdown package: pip install gdown") from e
         tmp = dst + ".part"
         if gdown.download(url, tmp, quiet=not progress) is None:
-            raise RuntimeError(f"gdown could not download {url}")
+            raise RuntimeError("gdown could not download it")
         os.replace(tmp, dst)
     else:
         torch.hub.download_url_to_file(url, dst, hash_prefix=None, progress=progress)
@@ -187,12 +194,8 @@ def _download(url: str, sha256: str | None, progress: bool = True) -> str:
     if not os.path.exists(dst):
         try:
             _fetch(url, dst, progress)
-        except Exception as e:  # URLError, HTTPError, socket errors, ...
-            raise RuntimeError(
-                f"downloading weights from {url} failed ({type(e).__name__}: {e}). Without network "
-                "access, download the file elsewhere and pass its local path instead, e.g. "
-                f"load_weights(model, '/path/to/{name}')."
-            ) from e
+        except Exception as e:  # URLError, HTTPError, socket errors, no gdown ...
+            raise WeightsDownloadError(download_help(url, dst, e), url, "download") from e
         if sha256:
             try:
                 _check_sha256(dst, sha256, url)
@@ -205,21 +208,42 @@ def _download(url: str, sha256: str | None, progress: bool = True) -> str:
 
 
 def load_state_dict_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)`` with clear errors.
+    """``torch.load(path, weights_only=True)`` with clear errors (:func:`labkit.torchfile.read_torch_file`).
 
-    Raises FileNotFoundError naming a missing file, RuntimeError naming a file that cannot be read
-    (corrupt, truncated, or holding objects that ``weights_only`` refuses).
+    Raises WeightsNotFoundError (a FileNotFoundError) naming a missing file; WeightsError (a
+    ValueError) naming a file that is empty, not a PyTorch checkpoint, truncated or corrupt, or
+    refused for safety (objects other than tensors and containers).
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"weights file not found: {path}")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise RuntimeError(
-            f"could not load weights file {path} with torch.load(weights_only=True): "
-            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        ) from e
+    return read_torch_file(path, map_location=map_location, what="weights file")
+
+
+def download_help(url: str, dst: str, error: BaseException) -> str:
+    """The message for a failed download of ``url``: why, and the ways on for the CLI and Python (3 lines).
+
+    ``dst`` is the hub-cache path a copy placed by hand is read from (``torch.hub.get_dir()``, moved by
+    ``$TORCH_HOME``).
+    """
+    name = next((f"weights {n!r}" for n, entry in NAMED_WEIGHTS.items() if entry[0] == url), "weights")
+    reason = (str(error).splitlines() or [""])[0][:160]
+    return (f"could not download {name} from {url} ({type(error).__name__}: {reason}).\n"
+            f"  Download it in a browser and put it at {dst} (torch's hub cache; $TORCH_HOME moves it),\n"
+            "  or pass its path: --weights PATH (labkit eval), -p pretrained=PATH (labkit run / train), "
+            "load_weights(model, PATH) (Python).")
+
+
+def unknown_weights(name: str) -> WeightsNotFoundError:
+    """The error for ``name`` that is neither an existing file nor a known name nor a URL.
+
+    It lists :data:`NAMED_WEIGHTS` and the closest name (``difflib``, case-insensitive, on the
+    name without folder and suffix). A WeightsNotFoundError is also a FileNotFoundError.
+    """
+    names = list(NAMED_WEIGHTS)
+    stem = os.path.splitext(os.path.basename(name))[0].lower()
+    close = difflib.get_close_matches(stem, names, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return WeightsNotFoundError(
+        f"weights {name!r}: no such file, and not a known name ({hint}known names: {', '.join(names)}); "
+        "pass an existing file, a known name or an http(s):// URL", name, "unknown_name")
 
 
 def unwrap_state_dict(obj: Any, key: str | None = "auto", source: str = "checkpoint") -> dict:
@@ -349,12 +373,15 @@ def load_weights(
     Returns: ``model``.
 
     Raises:
-        FileNotFoundError: a local file that does not exist (named).
-        RuntimeError: a download that failed (names the URL and how to pass a local file), or a
-            file ``torch.load(weights_only=True)`` cannot read.
+        WeightsNotFoundError (a WeightsError and a FileNotFoundError): neither an existing file nor
+            a known name nor a URL (lists the known names and the closest one).
+        WeightsDownloadError (a WeightsError and a RuntimeError): a download that failed (names the
+            URL, where to put the file by hand and how to pass a path from the CLI or Python).
+        WeightsError (a ValueError): a file that is empty, not a PyTorch checkpoint, truncated or
+            corrupt, or refused for safety (see :func:`labkit.torchfile.read_torch_file`).
         ValueError: a sha256 mismatch.
         TypeError: a converter that does not return a mapping.
-        WeightsMismatchError (a ValueError): no known layout fits. The message names the file, the
+        WeightsMismatchError (a WeightsError): no known layout fits. The message names the file, the
             model class and the closest layout (``.closest``), with a few of its missing /
             unexpected keys and shape mismatches; or a layout converter's own objection.
 
@@ -369,8 +396,8 @@ def load_weights(
         file = _download(location, sha256)
     else:
         source = file = location
-        if not os.path.isfile(file):
-            raise FileNotFoundError(f"weights file not found: {file}")
+        if not os.path.exists(file):
+            raise unknown_weights(os.fspath(path_or_url))
         if sha256:
             _check_sha256(file, sha256, file)
     obj = load_state_dict_file(file, map_location=map_location)

@@ -161,3 +161,54 @@ def test_strip_metrics_equal_labkit_metrics(monkeypatch, strip):
     assert ev.y_psnr_ssim(gt, gt, 0)[0] == float("inf")
     with pytest.raises(ValueError, match="11x11"):
         ev.y_psnr_ssim(sr[:18], gt[:18], 4)
+
+
+def test_lr_file_of_the_wrong_size_is_refused_naming_both_files(set5_root, tmp_path, capsys):
+    """The training loaders' rule (GT = scale x LR) after BasicSR's mod-crop: bird's 51x66 HR pairs with a 12x16
+    LR (its remainder of 3 rows / 2 columns is cropped); an LR 2 px narrower is an error, not a silent crop."""
+    broken = tmp_path / "Set5"
+    shutil.copytree(set5_root, broken)
+    lr_path = broken / "LR_bicubic" / "X4" / "birdx4.png"
+    write_image(lr_path, read_image(lr_path)[:, :-2])
+    hr_path = broken / "HR" / "bird.png"
+    with pytest.raises(ValueError) as err:
+        ev.evaluate_sr("bicubic", broken, scale=4, progress=False)
+    assert str(err.value).startswith(f"size mismatch: HR '{hr_path}' is 51x66 but LR '{lr_path}' is 12x14 (HxW); "
+                                     "with scale 4 the LR should be 12x16")
+    with pytest.raises(SystemExit) as info:
+        main(["eval", "--model", "bicubic", "--data", str(broken), "--scale", "4"])
+    assert info.value.code == 2 and f"LR '{lr_path}' is 12x14" in capsys.readouterr().err
+    ev.check_eval_sizes(hr_path, (51, 66), lr_path, (12, 16), 4)   # the mod-crop remainder is fine
+    with pytest.raises(ValueError, match="LR should be 12x16"):
+        ev.check_eval_sizes(hr_path, (51, 66), lr_path, (13, 17), 4)  # larger than HR / 4: refused as before
+
+
+def test_too_small_image_is_named_with_its_size_and_the_minimum(set5_hr_only, tmp_path, capsys):
+    assert [ev.min_eval_size(s) for s in (2, 3, 4)] == [16, 18, 20]
+    folder = tmp_path / "tiny"
+    shutil.copytree(set5_hr_only, folder)
+    dot = folder / "HR" / "dot.png"
+    write_image(dot, np.full((3, 3, 3), 0.5, np.float32))
+    with pytest.raises(ValueError, match=f"^{dot} is 3x3 \\(HxW\\): too small to evaluate at x4; it needs at least 20x20"):
+        ev.evaluate_sr("bicubic", folder, scale=4, progress=False)
+    with pytest.raises(SystemExit) as info:
+        main(["eval", "--model", "bicubic", "--data", str(folder), "--scale", "4"])
+    assert info.value.code == 2 and f"{dot} is 3x3" in capsys.readouterr().err
+    rng = np.random.default_rng(0)
+    write_image(dot, rng.random((20, 20, 3)).astype(np.float32))      # the minimum is measured
+    assert len(ev.evaluate_sr("bicubic", folder, scale=4, progress=False)["images"]) == 6
+    write_image(dot, rng.random((19, 40, 3)).astype(np.float32))      # 16 rows after the mod-crop: 8 after the border
+    with pytest.raises(ValueError, match="is 19x40 .* at least 20x20"):
+        ev.evaluate_sr("bicubic", folder, scale=4, progress=False)
+
+
+@pytest.mark.parametrize("case", ["random", "typo"])
+def test_cli_bad_weights_is_one_clear_error(set5_root, tmp_path, capsys, case):
+    bad = tmp_path / "w.pth"
+    bad.write_bytes(bytes(range(256)) * 4)
+    arg, phrase = {"random": (str(bad), f"weights file {bad} is not a PyTorch checkpoint"),
+                   "typo": ("rrdb_psnr", "did you mean 'rrdb_psnr_x4'?")}[case]
+    with pytest.raises(SystemExit) as info:
+        main(["eval", "--model", "rrdbnet_x4", "--weights", arg, "--data", str(set5_root), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and phrase in err and "weights_only=False" not in err and "Traceback" not in err

@@ -96,8 +96,9 @@ def test_missing_file_and_unsafe_pickle(tmp_path):
     # weights_only=True refuses arbitrary objects
     bad = tmp_path / "object.pth"
     torch.save({"params": _net(0).state_dict(), "obj": _Unsafe()}, bad)
-    with pytest.raises(RuntimeError, match="object.pth"):
+    with pytest.raises(weights.WeightsError, match="object.pth was refused for safety") as err:
         load_weights(_net(0), bad)
+    assert "test_weights._Unsafe" in str(err.value) and "weights_only=False" not in str(err.value)
 
 
 class _Unsafe:
@@ -161,10 +162,34 @@ def test_offline_download_error_says_what_to_do(hub_dir, monkeypatch):
         raise OSError("Temporary failure in name resolution")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    url = "https://example.invalid/weights/RRDB_PSNR_x4.pth"
-    with pytest.raises(RuntimeError, match="downloading weights from https://example.invalid") as err:
-        load_weights(_net(0), url)
-    assert "local path" in str(err.value)
+    monkeypatch.setitem(weights.NAMED_WEIGHTS, "tiny_x4", ("https://example.invalid/weights/tiny_x4.pth", None))
+    with pytest.raises(weights.WeightsDownloadError) as err:
+        load_weights(_net(0), "tiny_x4")
+    msg = str(err.value)
+    assert isinstance(err.value, RuntimeError) and isinstance(err.value, ValueError)  # old and new callers catch it
+    assert msg.startswith("could not download weights 'tiny_x4' from https://example.invalid/weights/tiny_x4.pth "
+                          "(OSError: Temporary failure in name resolution)")
+    assert str(hub_dir / "checkpoints" / "tiny_x4.pth") in msg and "$TORCH_HOME" in msg
+    for way in ("--weights PATH (labkit eval)", "-p pretrained=PATH (labkit run / train)", "load_weights(model, PATH)"):
+        assert way in msg
+    assert len(msg.splitlines()) <= 3
+    # the file put where the message says is used, without a download
+    torch.save(_net(3).state_dict(), hub_dir / "checkpoints" / "tiny_x4.pth")
+    assert _same(load_weights(_net(0), "tiny_x4"), _net(3))
+
+
+def test_a_name_typo_lists_the_known_names(tmp_path):
+    with pytest.raises(weights.WeightsNotFoundError) as err:
+        load_weights(_net(0), "rrdb_psnr")
+    msg = str(err.value)
+    assert isinstance(err.value, FileNotFoundError) and isinstance(err.value, ValueError)
+    assert "'rrdb_psnr': no such file, and not a known name" in msg and "did you mean 'rrdb_psnr_x4'?" in msg
+    assert all(name in msg for name in weights.NAMED_WEIGHTS)
+    with pytest.raises(weights.WeightsNotFoundError, match="did you mean 'rrdb_psnr_x4'"):
+        load_weights(_net(0), tmp_path / "RRDB_PSNR_x4.pth")   # a missing file named like a known name
+    with pytest.raises(weights.WeightsNotFoundError) as err:
+        load_weights(_net(0), "zzzz")
+    assert "did you mean" not in str(err.value) and "esrgan_x4" in str(err.value)
 
 
 def test_named_weights_resolution(monkeypatch):

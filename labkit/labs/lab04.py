@@ -6,7 +6,8 @@ The recipe, as notebook 04 and ``labkit train 04`` run it:
   pairs (``data_root``); without them, flares drawn on the bundled photos (``flares_per_photo`` per
   photo, a different light each time, named ``<photo>#<k>``).
 - **Split**: k folds *by photo* (fold ``valid_fold`` validates), made before cutting patches:
-  patches of one photo on both sides would let validation flatter the model.
+  patches of one photo on both sides would let validation flatter the model. With fewer photos than
+  ``folds`` (a small ``data_root``, ``max_images=4``), as many folds as photos, said in one line.
 - **Patches**: 256 px windows every 128 px (smoke 96 / 48), kept when their HSV value count passes
   the threshold, plus larger windows (512 / 768 / 1024) resized to 256; a fixed seeded sample of the
   validation patches keeps each validation short.
@@ -25,11 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from labkit import losses, models
+from labkit import distributed, losses, models
 from labkit.data import augment, sample, flare, flare_synth, pairing, patch_export, splitting
 from labkit.labs.common import Recipe, rank0_makes, reuse_or_make
 
-__all__ = ["flare_photo_pairs", "split_by_photo", "patch_kwargs", "val_patch_kwargs", "pick_val_patches",
+__all__ = ["flare_photo_pairs", "fold_count", "split_by_photo", "patch_kwargs", "val_patch_kwargs", "pick_val_patches",
            "make_augment", "make_model", "make_optimizer", "make_scheduler", "make_pixel_loss", "build_training"]
 
 
@@ -40,9 +41,36 @@ def flare_photo_pairs(photos: list, cfg: dict, rng: np.random.Generator) -> tupl
     return pairs, [n for n, _ in photos]
 
 
-def split_by_photo(pairs: list, groups: list, cfg: dict, seed: int) -> tuple[list, list, list]:
-    """``(train_pairs, valid_pairs, valid_idx)``: k-fold split on the photos (``folds``, fold ``valid_fold`` validates)."""
-    train_idx, valid_idx = splitting.kfold_split(len(groups), folds=cfg["folds"], valid_fold=cfg["valid_fold"], seed=seed)
+def fold_count(n: int, cfg: dict, source: str = "data_root / max_images") -> int:
+    """The number of folds the split of ``n`` photos uses: ``folds``, or ``n`` when there are fewer photos (at least 2).
+
+    ``source`` says where the photos came from, for the messages. Raises ValueError: fewer than 2 photos (names
+    ``source``), or ``valid_fold`` outside ``[0, folds used)``.
+    """
+    folds, valid_fold = int(cfg["folds"]), int(cfg["valid_fold"])
+    if n < 2:
+        raise ValueError(f"lab 04: {n} training image(s) from {source}: the k-fold split by photo needs at least 2; "
+                         "point -p data_root at a folder with more pairs or raise -p max_images")
+    k = min(folds, n)
+    if not 0 <= valid_fold < k:
+        raise ValueError(f"lab 04: valid_fold={valid_fold} but the split has {k} folds ({n} images, folds={folds}); "
+                         f"pass -p valid_fold=0..{k - 1}")
+    return k
+
+
+def split_by_photo(pairs: list, groups: list, cfg: dict, seed: int,
+                   source: str = "data_root / max_images") -> tuple[list, list, list]:
+    """``(train_pairs, valid_pairs, valid_idx)``: k-fold split on the photos (``folds``, fold ``valid_fold`` validates).
+
+    With fewer photos than ``folds``, :func:`fold_count` folds (one per photo) and one printed line says so; with
+    ``folds`` photos or more the split is :func:`labkit.data.splitting.kfold_split`'s, unchanged. Raises ValueError
+    as :func:`fold_count` (``source``: where the photos came from, named in its messages).
+    """
+    folds = fold_count(len(groups), cfg, source)
+    if folds < int(cfg["folds"]) and distributed.is_main():
+        print(f"lab 04: {len(groups)} training images for {cfg['folds']} folds: using {folds} folds "
+              f"(fold {cfg['valid_fold']} validates)", flush=True)
+    train_idx, valid_idx = splitting.kfold_split(len(groups), folds=folds, valid_fold=cfg["valid_fold"], seed=seed)
     train_groups = {groups[i] for i in train_idx}
     train_pairs = [p for p in pairs if p[0].split("#")[0] in train_groups]
     valid_pairs = [p for p in pairs if p[0].split("#")[0] not in train_groups]
@@ -102,7 +130,9 @@ def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
     else:
         pairs = flare.flare_pairs(opts["data_root"])[: opts["max_images"]]
         groups = [n for n, _, _ in pairs]
-    train_pairs, valid_pairs, _ = split_by_photo(pairs, groups, cfg, seed)
+    source = ("the bundled photos" if opts["data_root"] is None
+              else f"data_root={opts['data_root']} (max_images={opts['max_images']})")
+    train_pairs, valid_pairs, _ = split_by_photo(pairs, groups, cfg, seed, source)
     kw = patch_kwargs(cfg, seed)
     vkw = val_patch_kwargs(cfg)
     if opts["data_root"] is None:   # in memory, the same on every rank (seeded)
