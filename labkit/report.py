@@ -297,7 +297,8 @@ def attempt_status(entry: Mapping[str, Any]) -> str:
         error = str(entry.get("error", ""))
         return f"interrupted ({error})" if error.startswith("SIG") else "interrupted (process gone)"
     if status == "running":
-        return f"running (pid {entry.get('pid')})"
+        where = "" if runfolder.on_this_host(entry) else f" on {entry.get('host')}, not this machine"
+        return f"running (pid {entry.get('pid')}{where})"
     return status
 
 
@@ -327,7 +328,7 @@ def runs_section(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
                      "numbers shown": numbers_source(e, by_run.get(name))})
         if e.get("status") in ("failed", "interrupted"):
             kept = f"; partial run kept: {e['partial']}" if e.get("partial") else ""
-            notes.append(f"- {name}: {e.get('status')}: {e.get('error', '')}{kept}")
+            notes.append(f"- {name} ({e.get('status')}): {e.get('error', '')}{kept}")
     return ["## Runs", "", markdown_table(rows), "", *notes, *([""] if notes else [])]
 
 

@@ -33,7 +33,7 @@ from labkit.files import atomic_write_text, remove_stale_temp
 
 __all__ = ["PARTIAL", "ASIDE", "SWAP_MARKER", "ATTEMPT_FILE", "RunPaths", "run_paths", "is_work_folder",
            "prepare_partial", "begin_swap", "finish_swap", "promote", "pending_swaps", "process_identity",
-           "process_alive"]
+           "process_alive", "on_this_host"]
 
 PARTIAL = ".partial"
 ASIDE = ".old"
@@ -178,6 +178,11 @@ def process_identity() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname(), "pid_start": _proc_start(os.getpid())}
 
 
+def on_this_host(entry: Mapping[str, Any]) -> bool:
+    """Whether the process recorded in ``entry`` ran on this machine (entries without a host count as local)."""
+    return entry.get("host") in (None, socket.gethostname())
+
+
 def process_alive(entry: Mapping[str, Any]) -> bool:
     """Whether the process recorded in ``entry`` (:func:`process_identity`) still runs.
 
@@ -187,7 +192,7 @@ def process_alive(entry: Mapping[str, Any]) -> bool:
     pid = entry.get("pid")
     if not isinstance(pid, int) or pid <= 0:
         return False
-    if entry.get("host") not in (None, socket.gethostname()):
+    if not on_this_host(entry):
         return True
     try:
         os.kill(pid, 0)

@@ -346,7 +346,8 @@ def last_ok_of(entry: dict[str, Any] | None) -> dict[str, Any] | None:
 def running_entry(job: NotebookJob, profile: str, previous: dict[str, Any] | None) -> dict[str, Any]:
     """The ``running`` entry written before a notebook starts: settings, start time and this process's pid."""
     entry = {"notebook": job.name, "status": "running", "started": now_iso(), "profile": profile,
-             "parameters": dict(job.params), **runfolder.process_identity()}
+             "parameters": dict(job.params), "partial": f"{job.name}{runfolder.PARTIAL}.ipynb",
+             **runfolder.process_identity()}
     last_ok = last_ok_of(previous)
     if last_ok:
         entry["last_ok"] = last_ok
@@ -392,7 +393,9 @@ def write_run_summary(out_root: Path, profile: str, params: dict[str, Any], comb
 
 
 def check_not_running(out_root: Path, jobs: Sequence[NotebookJob]) -> None:
-    """Refuse to start a notebook that another live ``labkit run`` is running into the same folder.
+    """Refuse to start a notebook that another live ``labkit run`` on this machine is running into the same
+    folder (a ``running`` entry from another host cannot be checked, e.g. a Colab runtime that went away:
+    it does not block).
 
     Raises:
         ValueError: names the notebook, the process and the folder, and the ways on.
@@ -400,7 +403,8 @@ def check_not_running(out_root: Path, jobs: Sequence[NotebookJob]) -> None:
     previous = _previous_entries(out_root)
     for job in jobs:
         entry = previous.get(job.name, {})
-        if entry.get("status") == "running" and entry.get("pid") != os.getpid() and runfolder.process_alive(entry):
+        if (entry.get("status") == "running" and entry.get("pid") != os.getpid() and runfolder.on_this_host(entry)
+                and runfolder.process_alive(entry)):
             raise ValueError(f"{job.name} is being run into {out_root} by process {entry.get('pid')} (started "
                              f"{entry.get('started')}, see {out_root / report.RUN_SUMMARY_FILE}): wait for it, "
                              f"stop it, or use --out DIR")
