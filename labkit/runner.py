@@ -2,10 +2,15 @@
 
 Finds the course notebooks (``NN_slug.ipynb``), resolves names such as ``01`` or ``02_sr_trials``,
 parses ``-p key=value`` parameters and ``--sweep KEY=V1,V2`` options, and executes each notebook
-headlessly with papermill into ``<out>/<notebook>.ipynb`` with its run folder ``<out>/<notebook>/``
-(:func:`run_notebook`). :func:`run_and_report` is the whole ``labkit run``: every notebook one after
-the other (a failing one is reported with its failing cell and the others still run), then
-``run_summary.json`` (merged with earlier runs into the same folder) and ``report.md``.
+headlessly with papermill into ``<out>/<notebook>.partial.ipynb`` with the run folder
+``<out>/<notebook>.partial/``; only a run that finished replaces the result ``<out>/<notebook>.ipynb`` and
+``<out>/<notebook>/`` (:mod:`labkit.runfolder`; :func:`run_notebook`). :func:`run_and_report` is the whole
+``labkit run``: every notebook one after the other (a failing one is reported with its failing cell and
+the others still run), then ``run_summary.json`` (merged with earlier runs into the same folder) and
+``report.md``. Each attempt is entered in ``run_summary.json`` as ``running`` (with this process's pid)
+before it starts and with its outcome after (ok / failed / interrupted, times, settings, ``last_ok``).
+SIGINT, SIGTERM and SIGHUP stop the run cleanly: the attempt is recorded as interrupted, report.md is
+written and the process exits with 128 + the signal number (130 / 143 / 129).
 
 A sweep runs one notebook once per combination of values, each into
 ``<out>/<notebook>@KEY=V/``; its ``metrics.json`` gets a ``sweep`` entry and ``run_seconds``
