@@ -28,6 +28,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from labkit import runfolder
 from labkit.files import atomic_write_text
 
 METRICS_FILE = "metrics.json"
@@ -106,13 +107,16 @@ def save_metrics(
 
 
 def collect(root: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read every ``<root>/*/metrics.json``, sorted by notebook name.
+    """Read every ``<root>/*/metrics.json``, sorted by notebook name (``<name>.partial/`` and aside
+    copies left out: see :mod:`labkit.runfolder`).
 
     Raises:
         ValueError: a metrics file is not valid JSON (the message names it).
     """
     records = []
     for path in sorted(Path(root).glob(f"*/{METRICS_FILE}")):
+        if runfolder.is_work_folder(path.parent):
+            continue  # an unfinished attempt (<name>.partial/) or an aside copy: not a result
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
@@ -121,6 +125,61 @@ def collect(root: str | os.PathLike) -> list[dict[str, Any]]:
         record.setdefault("run", path.parent.name)
         records.append(record)
     return sorted(records, key=lambda r: r["notebook"])
+
+
+def read_run_summary(root: str | os.PathLike) -> dict[str, Any] | None:
+    """``<root>/run_summary.json`` as written by ``labkit run``, or None when there is none.
+
+    Raises:
+        ValueError: the file is not valid JSON (the message names it and the ways on).
+    """
+    path = Path(root) / RUN_SUMMARY_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        summary = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); delete it (the next `labkit run` writes a new one) "
+                         f"or use --out DIR") from exc
+    return summary if isinstance(summary, dict) else None
+
+
+def settle_run_folder(root: str | os.PathLike) -> dict[str, Any] | None:
+    """Bring ``<root>/run_summary.json`` and the result files up to date after a killed ``labkit run``.
+
+    A ``running`` entry whose process is gone (:func:`labkit.runfolder.process_alive`; e.g. SIGKILL,
+    a disconnected runtime) becomes ``interrupted``. A replacement of a result that was cut short
+    (:func:`labkit.runfolder.finish_swap`) is completed, and its entry set to the finished attempt
+    (ok). Entries of live runs are left alone. The summary is rewritten only when something changed.
+
+    Returns:
+        The (settled) summary, or None when there is no run_summary.json.
+
+    Raises:
+        ValueError: run_summary.json is not valid JSON. OSError: a file cannot be renamed or written.
+    """
+    root = Path(root)
+    summary = read_run_summary(root)
+    entries = {e["notebook"]: e for e in (summary or {}).get("notebooks", []) if isinstance(e, dict) and "notebook" in e}
+    changed = False
+    for entry in entries.values():
+        if entry.get("status") == "running" and not runfolder.process_alive(entry):
+            entry.update(status="interrupted", error=f"process {entry.get('pid')} ended without recording an "
+                                                     f"outcome (killed?)")
+            changed = True
+    for name in runfolder.pending_swaps(root):
+        if entries.get(name, {}).get("status") == "running":
+            continue  # a live run is replacing it right now
+        record = runfolder.finish_swap(runfolder.run_paths(root, name))
+        if record and name in entries:
+            entries[name].clear()
+            entries[name].update(record)
+            changed = True
+    if changed and summary is not None:
+        write_json_atomic(root / RUN_SUMMARY_FILE, summary)
+    return summary
 
 
 def _fmt(value: Any) -> str:
@@ -217,22 +276,95 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, ti
     return path
 
 
+def _when(iso: Any) -> str:
+    """``2026-12-02T13:50:07`` -> ``2026-12-02 13:50``; ``?`` when unknown."""
+    return str(iso)[:16].replace("T", " ") if iso else "?"
+
+
+def _settings_text(profile: Any, parameters: Any) -> str:
+    """``smoke; seed=1, sleep=0.5`` (``defaults`` without parameters)."""
+    params = ", ".join(f"{k}={v}" for k, v in (parameters or {}).items()) or "defaults"
+    return f"{profile or '?'}; {params}"
+
+
+def attempt_status(entry: Mapping[str, Any]) -> str:
+    """A summary entry's status as the report says it: ``ok``, ``failed at cell 3``, ``interrupted (SIGTERM)``,
+    ``running (pid 123)``."""
+    status = str(entry.get("status", "?"))
+    if status == "failed" and entry.get("cell") is not None:
+        return f"failed at cell {entry['cell']}"
+    if status == "interrupted":
+        error = str(entry.get("error", ""))
+        return f"interrupted ({error})" if error.startswith("SIG") else "interrupted (process gone)"
+    if status == "running":
+        where = "" if runfolder.on_this_host(entry) else f" on {entry.get('host')}, not this machine"
+        return f"running (pid {entry.get('pid')}{where})"
+    return status
+
+
+def numbers_source(entry: Mapping[str, Any], record: Mapping[str, Any] | None) -> str:
+    """Which run the numbers the report shows for a notebook come from (its last good one)."""
+    if record is None:
+        return "none (no ok run yet)"
+    if entry.get("status") == "ok":
+        return "this attempt"
+    last = entry.get("last_ok")
+    if last:
+        return f"last ok run, {_when(last.get('finished'))} ({_settings_text(last.get('profile'), last.get('parameters'))})"
+    return f"an earlier run (metrics.json of {_when(record.get('created'))})"
+
+
+def runs_section(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The report's ``## Runs`` lines: a table of each notebook's latest attempt and which run its numbers
+    come from, then one line per attempt that failed or was interrupted (the error, the partial notebook)."""
+    by_run = {str(r.get("run", r["notebook"])): r for r in records}
+    rows, notes = [], []
+    for e in summary.get("notebooks", []):
+        name = str(e.get("notebook"))
+        seconds = e.get("seconds")
+        rows.append({"notebook": name, "latest attempt": attempt_status(e), "started": _when(e.get("started")),
+                     "s": f"{seconds:.0f}" if isinstance(seconds, (int, float)) else "",
+                     "settings": _settings_text(e.get("profile") or summary.get("profile"), e.get("parameters")),
+                     "numbers shown": numbers_source(e, by_run.get(name))})
+        if e.get("status") in ("failed", "interrupted"):
+            kept = f"; partial run kept: {e['partial']}" if e.get("partial") else ""
+            notes.append(f"- {name} ({e.get('status')}): {e.get('error', '')}{kept}")
+    return ["## Runs", "", markdown_table(rows), "", *notes, *([""] if notes else [])]
+
+
+def _profile_line(records: Sequence[Mapping[str, Any]], run_summary: Mapping[str, Any] | None) -> str:
+    """``Profile: smoke`` (the results'), naming a profile only attempted (no ok result yet) as such."""
+    profiles = sorted({str(r.get("profile", "?")) for r in records})
+    entries = (run_summary or {}).get("notebooks", [])
+    tried = {str(e.get("profile") or (run_summary or {}).get("profile")) for e in entries}
+    tried = sorted(tried - set(profiles) - {"None", ""})
+    if not profiles:
+        return f"Profile: none finished ok (attempted: {', '.join(tried)})" if tried else "Profile: none"
+    return f"Profile: {', '.join(profiles)}" + (f" (latest attempts also: {', '.join(tried)})" if tried else "")
+
+
 def render_report(records: Sequence[Mapping[str, Any]], run_summary: Mapping[str, Any] | None = None,
                   plots: Mapping[str, str] | None = None) -> str:
     """The markdown text of the report for ``records`` (from :func:`collect`); ``plots`` maps a
-    swept notebook to its plot's path relative to the report."""
+    swept notebook to its plot's path relative to the report; ``run_summary`` (run_summary.json) gives
+    the ``## Runs`` section (:func:`runs_section`)."""
     lines = ["# restoration-lab results", ""]
-    profiles = sorted({str(r.get("profile", "?")) for r in records})
-    lines.append(f"Profile: {', '.join(profiles) or 'none'}. Generated {_dt.datetime.now():%Y-%m-%d %H:%M}.")
+    lines.append(f"{_profile_line(records, run_summary)}. Generated {_dt.datetime.now():%Y-%m-%d %H:%M}.")
     lines.append("")
-    if run_summary and run_summary.get("notebooks"):
-        lines += ["## Runs", "", markdown_table(run_summary["notebooks"]), ""]
+    latest = {str(e.get("notebook")): e for e in (run_summary or {}).get("notebooks", [])}
+    if latest:
+        lines += runs_section(run_summary or {}, records)
     if not records:
-        lines += ["No metrics.json found: run `labkit run` first.", ""]
+        lines += ["No notebook has finished ok yet (see Runs above)." if latest else
+                  "No metrics.json found: run `labkit run` first.", ""]
         return "\n".join(lines)
     lines += ["## Headlines", ""]
     for r in records:
-        lines.append(f"**{r.get('run', r['notebook'])}**: {r.get('title', '')}")
+        run = str(r.get("run", r["notebook"]))
+        entry = latest.get(run)
+        stale = (f" _(from the run of {_when(r.get('created'))}; latest attempt: {attempt_status(entry)})_"
+                 if entry and entry.get("status") != "ok" else "")
+        lines.append(f"**{run}**: {r.get('title', '')}{stale}")
         lines.append("")
         lines.append(markdown_table([r.get("headline", {})]))
         lines.append("")
@@ -256,10 +388,14 @@ def render_report(records: Sequence[Mapping[str, Any]], run_summary: Mapping[str
 
 
 def write_report(root: str | os.PathLike) -> Path:
-    """Collect ``<root>/*/metrics.json`` (and ``run_summary.json``) into ``<root>/report.md``."""
+    """Collect ``<root>/*/metrics.json`` (and ``run_summary.json``, settled first: :func:`settle_run_folder`)
+    into ``<root>/report.md``.
+
+    Raises:
+        ValueError: a metrics.json or run_summary.json is not valid JSON (the message names it).
+    """
     root = Path(root)
-    summary_path = root / RUN_SUMMARY_FILE
-    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else None
+    summary = settle_run_folder(root) if root.is_dir() else None
     records = collect(root)
     root.mkdir(parents=True, exist_ok=True)
     plots = {}

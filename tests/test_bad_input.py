@@ -7,7 +7,6 @@ printed, and that the message names the file or the parameter (and, where there 
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -40,8 +39,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     f = {"root": root, "set5": layouts.make_sr_benchmark(root / "bench", "Set5")}
     (root / "random.pth").write_bytes(os.urandom(4096))
     (root / "empty.pth").write_bytes(b"")
-    with open(root / "evil.pth", "wb") as fh:
-        pickle.dump({"params": _Evil()}, fh)
+    torch.save({"params": _Evil()}, root / "evil.pth")   # a checkpoint that would run a shell command
     torch.save({"w": torch.zeros(64, 64)}, root / "good.pth")
     data = (root / "good.pth").read_bytes()
     (root / "truncated.pth").write_bytes(data[: len(data) // 2])
@@ -70,10 +68,10 @@ CASES = {
     "bad type (train)": (lambda f: ["train", "02", "-p", "max_steps=abc"], 2, ["max_steps='abc'", "integer"]),
     "negative steps": (lambda f: ["run", "02", "-p", "max_steps=-5"], 2, ["max_steps=-5", ">= 1"]),
     "missing data_root": (lambda f: ["train", "02", "-p", f"data_root={f['root'] / 'nope'}"], 2, ["data_root", "nope"]),
-    "random-bytes weights": (lambda f: _bench_args(f, str(f["random"])), 1, ["random.pth", "not a PyTorch checkpoint"]),
-    "0-byte weights": (lambda f: _bench_args(f, str(f["empty"])), 1, ["empty.pth", "empty"]),
-    "truncated weights": (lambda f: _bench_args(f, str(f["truncated"])), 1, ["truncated.pth", "truncated"]),
-    "malicious pickle": (lambda f: _bench_args(f, str(f["evil"])), 1, ["evil.pth", "refused for safety"]),
+    "random-bytes weights": (lambda f: _bench_args(f, str(f["random"])), 2, ["random.pth", "not a PyTorch checkpoint"]),
+    "0-byte weights": (lambda f: _bench_args(f, str(f["empty"])), 2, ["empty.pth", "empty"]),
+    "truncated weights": (lambda f: _bench_args(f, str(f["truncated"])), 2, ["truncated.pth", "truncated"]),
+    "malicious pickle": (lambda f: _bench_args(f, str(f["evil"])), 2, ["evil.pth", "refused for safety"]),
     "weights name typo": (lambda f: _bench_args(f, "rrdb_psnr"), 2, ["rrdb_psnr", "rrdb_psnr_x4"]),
     "--out under a file": (lambda f: ["run", "01", "--out", str(f["a_file"] / "out")], 1, ["a_file", "--out"]),
     "tiny image in eval": (lambda f: ["eval", "--model", "bicubic", "--data", str(f["tiny"])], 2, ["dot.png", "3x3"]),
