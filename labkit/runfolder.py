@@ -32,7 +32,7 @@ from typing import Any, Mapping
 from labkit.files import atomic_write_text, remove_stale_temp
 
 __all__ = ["PARTIAL", "ASIDE", "SWAP_MARKER", "ATTEMPT_FILE", "RunPaths", "run_paths", "is_work_folder",
-           "prepare_partial", "begin_swap", "finish_swap", "promote", "pending_swaps", "process_identity",
+           "CHECKPOINTS", "prepare_partial", "begin_swap", "finish_swap", "promote", "pending_swaps", "process_identity",
            "process_alive", "on_this_host"]
 
 PARTIAL = ".partial"
@@ -40,6 +40,8 @@ ASIDE = ".old"
 SWAP_MARKER = ".swap"
 #: The profile and parameters an attempt's partial folder was made with (JSON, inside the folder).
 ATTEMPT_FILE = "attempt.json"
+#: The subfolder of a run folder where the notebooks' training runs keep their checkpoints.
+CHECKPOINTS = "checkpoints"
 
 
 class RunPaths:
@@ -76,7 +78,8 @@ def prepare_partial(paths: RunPaths, profile: str, parameters: Mapping[str, Any]
 
     An earlier partial folder made with the same profile and parameters is kept as it is (the notebook
     resumes from its checkpoints); one made with others (or with no readable :data:`ATTEMPT_FILE`) is
-    emptied first. Leftover temp files of killed writes (:func:`labkit.files.remove_stale_temp`) go.
+    emptied first. A new partial folder whose settings are the good result's starts with that result's
+    :data:`CHECKPOINTS` (its finished trainings resume instead of running again). Leftover temp files of killed writes (:func:`labkit.files.remove_stale_temp`) go.
 
     Raises:
         OSError: the folder cannot be created or emptied (permissions, disk full).
@@ -93,8 +96,42 @@ def prepare_partial(paths: RunPaths, profile: str, parameters: Mapping[str, Any]
             shutil.rmtree(paths.partial_folder)
     paths.partial_folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temp(paths.partial_folder)
+    if not reused and _recorded_settings(paths.folder) == wanted:
+        _share_checkpoints(paths.folder / CHECKPOINTS, paths.partial_folder / CHECKPOINTS)
     atomic_write_text(record, json.dumps(wanted, indent=2) + "\n")
     return reused
+
+
+def _recorded_settings(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / ATTEMPT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _share_checkpoints(good: Path, partial: Path) -> None:
+    """Give a new attempt the good result's checkpoints, so that a rerun with the same settings resumes
+    its finished trainings instead of training again (as a rerun in place did before runs were atomic).
+
+    ``.pth`` files are hard links (checkpoints are only ever replaced by a rename, never written in place,
+    so the good result's copies cannot change); other files are copied. Falls back to copies where links
+    are not supported.
+    """
+    if not good.is_dir():
+        return
+    for src in good.rglob("*"):
+        if not src.is_file() or src.name.endswith(".tmp"):
+            continue
+        dst = partial / src.relative_to(good)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.exists():
+            continue
+        try:
+            if src.suffix != ".pth":
+                raise OSError("copied, not linked")
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
 
 
 def _remove(path: Path) -> None:

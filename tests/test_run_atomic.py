@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labkit import report, runfolder, runner
+from labkit import files, report, runfolder, runner
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "01_tiny"
@@ -213,3 +213,23 @@ def test_report_settles_dead_running_entries_and_skips_partial_folders(tmp_path)
     job = runner.NotebookJob(Path(f"{NAME}.ipynb"), NAME, {})
     with pytest.raises(ValueError, match="is being run into .* use --out DIR"):
         runner.check_not_running(tmp_path, [job])
+
+
+def test_a_rerun_with_the_good_results_settings_starts_from_its_checkpoints(tmp_path):
+    """A finished run's trainings resume instead of training again (hard links: replaced, never written in place)."""
+    paths = runfolder.run_paths(tmp_path, "02_x")
+    ck = paths.folder / runfolder.CHECKPOINTS / "edsr"
+    ck.mkdir(parents=True)
+    (ck / "last.pth").write_bytes(b"weights")
+    (ck / "history.json").write_text("{}")
+    (paths.folder / runfolder.ATTEMPT_FILE).write_text(json.dumps({"profile": "smoke", "parameters": {"seed": 1}}))
+    assert runfolder.prepare_partial(paths, "smoke", {"seed": 1}) is False
+    shared = paths.partial_folder / runfolder.CHECKPOINTS / "edsr"
+    assert (shared / "last.pth").stat().st_ino == (ck / "last.pth").stat().st_ino
+    assert (shared / "history.json").read_text() == "{}" and not (shared / "history.json").samefile(ck / "history.json")
+    # a checkpoint saved by the new attempt replaces the link: the good result's file does not change
+    files.atomic_write(shared / "last.pth", lambda f: f.write(b"new weights"))
+    assert (ck / "last.pth").read_bytes() == b"weights"
+    # other settings: a fresh folder, nothing shared
+    assert runfolder.prepare_partial(paths, "smoke", {"seed": 2}) is False
+    assert not (paths.partial_folder / runfolder.CHECKPOINTS).exists()
