@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 import torch
 from torch import nn
 
+from labkit.torchfile import read_torch_file
+
 __all__ = [
     "CharbonnierLoss", "PSNRLoss", "WeightedSum", "loss_mix", "LOSS_NAMES", "make_loss", "GAN_TYPES",
     "GANLoss", "gradient_penalty", "PerceptualLoss", "VGG19_LAYER_NAMES", "WeightsUnavailableError",
@@ -398,14 +400,7 @@ def _features_state(obj: object, source: str) -> dict[str, torch.Tensor]:
 
 def _load_vgg19_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = os.path.expanduser(os.fspath(path))
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"VGG19 weights file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        first = str(e).splitlines()[0] if str(e) else ""
-        raise ValueError(f"cannot read VGG19 weights file {path} with torch.load(weights_only=True) "
-                         f"({type(e).__name__}: {first})") from e
+    obj = read_torch_file(path, what="VGG19 weights file")   # WeightsError (a ValueError) names the file and the fault
     return _features_state(obj, path)
 
 
