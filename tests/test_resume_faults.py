@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -18,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing as mp
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from labkit import env
+from labkit import distributed, env
 from labkit.io import write_image
 from labkit.labs import default_out_dir
 from labkit.train import CheckpointError, History, SettingsChangedError, fit, fit_gan
@@ -317,3 +319,59 @@ def test_default_folders_name_the_settings_that_matter(monkeypatch, tmp_path):
     long = default_out_dir("02", "smoke", {"data_root": "/a/very/long/path/" + "x" * 80})
     assert long.name.startswith("train_02@h") and len(long.name) == len("train_02@h") + 12
     assert long != default_out_dir("02", "smoke", {"data_root": "/a/very/long/path/" + "y" * 80})
+
+
+# ----------------------------------------------------------------------------- DDP (gloo on CPU)
+
+
+class _DieOnRank1(nn.L1Loss):
+    """L1 that ends rank 1's process (os._exit) at its ``at``-th call: a machine lost mid-epoch."""
+
+    def __init__(self, at: int | None) -> None:
+        super().__init__()
+        self.at, self.calls = at, 0
+
+    def forward(self, a, b):
+        self.calls += 1
+        if self.at is not None and distributed.rank() == 1 and self.calls == self.at:
+            os._exit(3)
+        return super().forward(a, b)
+
+
+def _ddp_worker(rank: int, port: int, folder: str, out: str, die_at: int | None, interval: float | None) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port), LABKIT_NUM_THREADS="1")
+    torch.set_num_threads(1)
+    model = _net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    lines: list[str] = []
+    hist = fit(model, _Noisy(), None, loss=_DieOnRank1(die_at), optimizer=opt, epochs=2, batch_size=B, seed=0,
+               checkpoint_dir=folder, device="cpu", progress=False, monitor="train_loss", log=lines.append,
+               checkpoint_interval=interval)
+    torch.save({"state": model.state_dict(), "history": hist.to_dict(), "log": lines}, f"{out}.{rank}")
+    torch.distributed.destroy_process_group()
+
+
+def _spawn(tmp_path, name, folder, die_at=None, interval=1e-9) -> list[dict]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = str(tmp_path / name)
+    mp.start_processes(_ddp_worker, args=(port, str(folder), out, die_at, interval), nprocs=2, start_method="fork")
+    return [torch.load(f"{out}.{r}", weights_only=False) for r in range(2)]
+
+
+def test_ddp_mid_epoch_checkpoints_resume_every_rank_exactly(tmp_path):
+    straight = _spawn(tmp_path, "straight", tmp_path / "straight", interval=None)
+    # 20 items over 2 ranks, 2 per rank and step: 5 steps per epoch; rank 1 dies in its 8th step (epoch 2)
+    with pytest.raises(mp.ProcessExitedException):
+        _spawn(tmp_path, "cut", tmp_path / "cut", die_at=8)
+    ck = torch.load(tmp_path / "cut" / "last.pth", weights_only=True)
+    assert ck["epoch"] == 1 and ck["partial"]["batches"] == 2
+    assert len(ck["rng_ranks"]) == 2 and len(ck["partial"]["rng_start_ranks"]) == 2
+    resumed = _spawn(tmp_path, "resumed", tmp_path / "cut")
+    assert any("in epoch 2 after batch 2" in ln for ln in resumed[0]["log"]), resumed[0]["log"]
+    for r in range(2):
+        for k, v in straight[r]["state"].items():
+            assert torch.equal(v, resumed[r]["state"][k]), (r, k)
+    assert _rows(History.from_dict(resumed[0]["history"])) == _rows(History.from_dict(straight[0]["history"]))

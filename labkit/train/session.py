@@ -257,7 +257,9 @@ class Session:
     seed (drawn from the restored epoch-start state), so the run is exact as long as the dataset
     draws its randomness in the workers (as ``labkit.env.seed_worker`` seeds them); discarding the
     done batches costs their loading time. Under DDP rank 0 decides when to save and broadcasts the
-    decision (one small tensor per batch); every rank's two RNG states are gathered into the file.
+    decision (one small tensor per batch); every rank's two RNG states and epoch sums are gathered
+    into the file and each rank restores its own (with another number of processes: rank 0's RNG
+    states, and the sums of all ranks on rank 0, so the epoch mean still covers every sample).
     """
 
     def __init__(self, update: Update, train_data: Any, val_data: Any = None, *, epochs: int | None,
@@ -438,10 +440,11 @@ class Session:
         """``last.pth`` (atomic, rank 0, with every rank's RNG states); all ranks wait for it.
 
         ``part``: None at the end of an epoch, else the mid-epoch state (``batches``, ``meter``,
-        ``lrs``, ``seconds``, ``rng_start``); every rank's epoch-start states go to ``rng_start_ranks``.
+        ``lrs``, ``seconds``, ``rng_start``); under DDP every rank's epoch-start states and epoch sums
+        go to ``rng_start_ranks`` and ``meter_ranks``.
         """
         self.update.before_checkpoint()
-        mine = (rng_state(), part["rng_start"] if part is not None else None)
+        mine = (rng_state(), part["rng_start"], part["meter"]) if part is not None else (rng_state(),)
         ranks = distributed.gather_objects(mine) if self.ddp else None
         if self.main:
             ck = {"format": self.update.checkpoint_format, "epoch": self.epoch, "global_step": self.step,
@@ -452,6 +455,7 @@ class Session:
                 ck["rng_ranks"] = [r[0] for r in ranks]
                 if part is not None:
                     part["rng_start_ranks"] = [r[1] for r in ranks]
+                    part["meter_ranks"] = [r[2] for r in ranks]
             atomic_save(ck, self.last_path)
             if part is None:
                 self.update.save_weights(self.folder)
@@ -469,8 +473,8 @@ class Session:
                 self.tracker.load_state_dict(ck)
             part = ck.get("partial")
             if part is not None:
-                self.partial = {**part, "rng_start": self._own_rng(part["rng_start"], part.get("rng_start_ranks"),
-                                                                   _silent)}
+                self.partial = {**part, "meter": self._own_meter(part),
+                                "rng_start": self._own_rng(part["rng_start"], part.get("rng_start_ranks"), _silent)}
         except (KeyError, RuntimeError, ValueError) as e:
             raise CheckpointError(
                 f"the training checkpoint {path} does not fit these networks/optimizers/schedulers "
@@ -480,6 +484,21 @@ class Session:
         set_rng_state(now, self.log)
         if self.partial is not None:
             self.partial["rng_now"] = now
+
+    def _own_meter(self, part: Mapping[str, Any]) -> dict[str, Any]:
+        """This rank's epoch sums from a mid-epoch checkpoint: its own under DDP with the same number of
+        processes; with another number, rank 0 takes every rank's totals and the others start empty (the
+        epoch mean is still over all samples)."""
+        ranks = part.get("meter_ranks") or [part["meter"]]
+        if len(ranks) == distributed.world_size():
+            return ranks[distributed.rank()]
+        if not self.main:
+            return {"sums": {}, "count": 0}
+        totals: dict[str, float] = {}
+        for m in ranks:
+            for k, v in m["sums"].items():
+                totals[k] = totals.get(k, 0.0) + v
+        return {"sums": totals, "count": sum(int(m["count"]) for m in ranks)}
 
     def _own_rng(self, rank0: dict, ranks: list | None, log: Log) -> dict:
         """This rank's RNG states from a checkpoint: its own under DDP when the file has every rank's
