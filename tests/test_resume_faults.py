@@ -98,8 +98,13 @@ def _same(a: nn.Module, b: nn.Module) -> None:
         assert torch.equal(x, y), f"{name} differs after resume"
 
 
-def test_a_run_killed_inside_an_epoch_resumes_bit_for_bit(tmp_path):
-    straight, h_straight = _fit(tmp_path / "straight", interval=None)
+@pytest.mark.parametrize("bars", ["text", "auto"])  # tqdm.auto's bar draws from the RNG when it is made
+def test_a_run_killed_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, bars):
+    monkeypatch.setenv("LABKIT_PROGRESS", bars)
+    straight, h_straight = _fit(None, interval=None)
+    saving, h_saving = _fit(tmp_path / "saving", log=[].append)  # a checkpoint after every batch
+    assert _rows(h_saving) == _rows(h_straight)  # saving changes no number
+    _same(straight, saving)
     cut = tmp_path / "cut"
     # validation calls the loss too (2 items per epoch): call 10 is batch 3 of epoch 2 (5 + 2 + 3)
     with pytest.raises(_Boom):

@@ -364,19 +364,21 @@ class Session:
             self._checkpoint()
         return row
 
-    def _batches(self, part: Mapping[str, Any] | None) -> tuple[Iterator, dict, int]:
-        """The epoch's batch iterator, its start RNG states and the batches already done.
+    def _batches(self, part: Mapping[str, Any] | None, desc: str) -> tuple[Any, Iterator, dict, int]:
+        """The epoch's progress bar over the loader, the iterator to train on, the epoch-start RNG states
+        and the number of batches already done.
 
-        Fresh epoch: the RNG states now, then a new iterator. Resumed epoch: the checkpoint's epoch-start
-        states, a new iterator, the done batches drawn and discarded, then the checkpoint's current states.
+        Fresh epoch: the RNG states now, then the bar (created exactly as before time-based checkpoints
+        existed: ``tqdm.auto``'s bar creates a loader iterator of its own, which draws from the RNG).
+        Resumed epoch: the checkpoint's epoch-start states, the bar, the done batches drawn and
+        discarded, then the checkpoint's current states.
         """
-        if part is None:
-            start = rng_state()
-            return iter(self.train_loader), start, 0
-        done = int(part["batches"])
-        set_rng_state(part["rng_start"], self.log)
+        done = int(part["batches"]) if part is not None else 0
+        if part is not None:
+            set_rng_state(part["rng_start"], self.log)
         start = rng_state()
-        it = iter(self.train_loader)
+        bar = progress_bar()(self.train_loader, desc=desc, leave=False, disable=not self.progress, mininterval=1.0)
+        it = iter(bar)
         for i in range(done):
             try:
                 next(it)
@@ -384,8 +386,9 @@ class Session:
                 raise CheckpointError(
                     f"{self.last_path} stopped after batch {done} of epoch {self.epoch + 1}, but the training data "
                     f"now has {i} batches per epoch; {WAYS_ON}") from None
-        set_rng_state(part["rng_now"], self.log)
-        return it, start, done
+        if part is not None:
+            set_rng_state(part["rng_now"], self.log)
+        return bar, it, start, done
 
     def _train_epoch(self, epoch: int, lrs: Mapping[str, float], t0: float,
                      part: Mapping[str, Any] | None) -> dict[str, float]:
@@ -393,12 +396,10 @@ class Session:
         meter = EpochMeter()
         if part is not None:
             meter.load_state_dict(part["meter"])
-        it, start_rng, done = self._batches(part)
-        total = _length(self.train_loader)
         desc = f"epoch {epoch}" + (f"/{self.epochs}" if self.epochs else "")
-        bar = progress_bar()(it, desc=desc, total=total, initial=done, leave=False, disable=not self.progress,
-                             mininterval=1.0)
-        for i, batch in enumerate(bar, start=done):
+        bar, it, start_rng, done = self._batches(part, desc)
+        total = _length(self.train_loader)
+        for i, batch in enumerate(it, start=done):
             logs, n = self.update.train_batch(batch, self.device, self.step + 1)
             self.step += 1
             meter.add(logs, n)
