@@ -25,7 +25,8 @@ from torch.utils.data import Dataset, TensorDataset
 
 from labkit import distributed, env
 from labkit.io import write_image
-from labkit.labs import default_out_dir
+from labkit.data.fingerprint import data_fingerprint
+from labkit.labs import SAFE_ON_RESUME, default_out_dir, run_settings, split_overrides
 from labkit.train import CheckpointError, History, SettingsChangedError, fit, fit_gan
 from labkit.train.gan import GANStep
 
@@ -380,3 +381,17 @@ def test_ddp_mid_epoch_checkpoints_resume_every_rank_exactly(tmp_path):
         for k, v in straight[r]["state"].items():
             assert torch.equal(v, resumed[r]["state"][k]), (r, k)
     assert _rows(History.from_dict(resumed[0]["history"])) == _rows(History.from_dict(straight[0]["history"]))
+
+
+def test_data_fingerprint_and_run_settings(tmp_path):
+    root = _div2k(tmp_path / "d")
+    fp = data_fingerprint(root)
+    assert fp == data_fingerprint(root) and len(fp) == 64 and fp != data_fingerprint(None)
+    (root / "DIV2K_train_HR" / "0003.png").write_bytes(b"x")  # a file added: another listing
+    assert data_fingerprint(root) != fp
+    with pytest.raises(FileNotFoundError, match="data_root"):
+        data_fingerprint(tmp_path / "missing")
+    cfg, opts = split_overrides("02", "smoke", {"lr": 0.002, "max_steps": 5, "device": "cpu"})
+    s = run_settings("02", "smoke", cfg, opts)
+    assert s["cfg"]["lr"] == 0.002 and s["data"] == {"root": "bundled", "fingerprint": data_fingerprint(None)[:16]}
+    assert not set(SAFE_ON_RESUME) & set(s["options"]) and s["options"]["seed"] == 42

@@ -146,7 +146,8 @@ def run_settings(nb: str, profile: str, cfg: dict, options: dict) -> dict[str, A
     """What a ``labkit train`` run stores in its checkpoints and checks on resume
     (:func:`labkit.train.checkpoint.check_settings`): ``lab``, ``profile``, the resolved profile
     settings ``cfg``, the run ``options`` except :data:`SAFE_ON_RESUME` and ``data_root``, ``data``
-    (``root``: the absolute path or ``"bundled"``; ``fingerprint``: :func:`labkit.data.fingerprint.data_fingerprint`)
+    (``root``: the absolute path or ``"bundled"``; ``fingerprint``: the first 16 hex digits of
+    :func:`labkit.data.fingerprint.data_fingerprint`)
     and ``code_version`` (``labkit.__version__``; a different one is only noted).
 
     Raises:
@@ -156,7 +157,7 @@ def run_settings(nb: str, profile: str, cfg: dict, options: dict) -> dict[str, A
     return {"lab": lab_key(nb), "profile": profile, "cfg": cfg,
             "options": {k: v for k, v in options.items() if k not in SAFE_ON_RESUME and k != "data_root"},
             "data": {"root": str(Path(root).expanduser().resolve()) if root else "bundled",
-                     "fingerprint": data_fingerprint(root)},
+                     "fingerprint": data_fingerprint(root)[:16]},
             "code_version": __version__}
 
 
