@@ -12,11 +12,17 @@ from torch import nn
 
 from labkit import distributed
 
-__all__ = ["RUN_OPTIONS", "Recipe", "rank0_first", "rank0_makes", "reuse_or_make"]
+__all__ = ["RUN_OPTIONS", "SAFE_ON_RESUME", "Recipe", "rank0_first", "rank0_makes", "reuse_or_make"]
 
 #: run options accepted by ``-p`` next to the profile's settings, with their defaults
+#: (``checkpoint_interval``: seconds between time-based ``last.pth`` writes inside an epoch; 0: epoch ends only)
 RUN_OPTIONS: dict[str, Any] = {"net": None, "data_root": None, "seed": 42, "max_steps": None,
-                               "max_images": None, "device": "auto", "num_workers": 0}
+                               "max_images": None, "device": "auto", "num_workers": 0,
+                               "checkpoint_interval": 300.0}
+
+#: the run options that may change when a run is resumed (not part of its stored settings nor of its folder
+#: name): ``max_steps`` (to extend a run), ``num_workers``, ``device``, ``checkpoint_interval``
+SAFE_ON_RESUME: tuple[str, ...] = ("max_steps", "num_workers", "device", "checkpoint_interval")
 
 
 @dataclass

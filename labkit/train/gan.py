@@ -420,6 +420,9 @@ def fit_gan(
     progress: bool = True,
     seed: int | None = None,
     log: Callable[[str], None] | None = print,
+    checkpoint_interval: float | None = 300.0,
+    log_interval: float | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> History:
     """Adversarial training of ``generator`` against ``discriminator`` (both in place).
 
@@ -440,7 +443,7 @@ def fit_gan(
         checkpoint_dir: when given, ``last.pth`` (both nets, both optimizers and schedulers,
             counters, history, RNG states) is written atomically after every epoch, and
             ``net_g.pth`` (the generator's weights, loadable with
-            :func:`labkit.weights.load_weights`).
+            :func:`labkit.weights.load_weights`); ``last.pth`` also every ``checkpoint_interval`` s.
         resume: with ``checkpoint_dir``, continue from ``last.pth`` after its last finished epoch
             (the seed is not re-applied; the saved RNG states are); a run that already has
             ``epochs`` epochs loads its weights and returns its history. False starts over.
@@ -449,6 +452,9 @@ def fit_gan(
             (:func:`labkit.metrics.psnr_tensor`, outputs clamped to [0, 1], mean per image).
         progress: a tqdm bar per epoch. seed: seeds Python/NumPy/torch at the start of a fresh
             run. log: called with one line per epoch (None: silent).
+        checkpoint_interval, log_interval, settings: as in :func:`labkit.train.fit` (time-based
+            ``last.pth`` inside an epoch, default every 300 s, resumed bit for bit with
+            ``num_workers=0``; progress lines without a bar; the run's settings checked on resume).
 
     Returns: a :class:`labkit.train.History` whose rows hold ``epoch``, ``step`` (GAN updates so
     far), the per-sample mean of every entry of the step's dict (``l_g_total``, ``l_g_<name>``,
@@ -463,7 +469,8 @@ def fit_gan(
         GANTrainingError: a non-finite loss (see :class:`GANStep`).
         ValueError: bad ``epochs``, empty data, a ReduceLROnPlateau scheduler.
         TypeError: ``step`` not callable, data that is neither a Dataset nor a DataLoader.
-        CheckpointError (a RuntimeError): ``last.pth`` is corrupt or does not fit (names the file).
+        CheckpointError (a RuntimeError): ``last.pth`` is corrupt or does not fit (names the file);
+            SettingsChangedError (a CheckpointError): it was trained with other ``settings``.
 
     Distributed (``torchrun``), as :func:`labkit.train.fit`: ``batch_size`` is the global batch
     (split over the ranks by a DistributedSampler with ``set_epoch``), rank 0 validates, logs and
@@ -491,5 +498,6 @@ def fit_gan(
                        val_crop_border=val_crop_border, val_y_channel=val_y_channel)
     session = Session(update, train_data, val_data, epochs=epochs, steps=None, batch_size=batch_size,
                       num_workers=num_workers, device=device, checkpoint_dir=checkpoint_dir, resume=resume,
-                      tracker=None, history=History(monitor="val_psnr"), progress=progress, seed=seed, log=log)
+                      tracker=None, history=History(monitor="val_psnr"), progress=progress, seed=seed, log=log, checkpoint_interval=checkpoint_interval,
+                      log_interval=log_interval, settings=settings)
     return session.run()

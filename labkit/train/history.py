@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit.files import atomic_write_text
+
 __all__ = ["History", "higher_is_better"]
 
 
@@ -63,11 +65,9 @@ class History:
         )
 
     def save_json(self, path: str | os.PathLike) -> Path:
-        """Write :meth:`to_dict` as JSON (parent folders created). Returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
+        """Write :meth:`to_dict` as JSON, atomically (:func:`labkit.files.atomic_write_text`: parent
+        folders created, the umask's permissions, never a half-written file). Returns the path."""
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def load_json(cls, path: str | os.PathLike) -> History:

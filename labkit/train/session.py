@@ -21,81 +21,33 @@ randomness from those RNGs, as a ``DataLoader(shuffle=True)`` without a ``genera
 from __future__ import annotations
 
 import math
-import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from labkit import distributed
 from labkit.env import pick_device, progress_bar, seed_everything
+from labkit.files import remove_stale_temp
 from labkit.train.batches import as_loader, set_epoch
+from labkit.train.checkpoint import (WAYS_ON, CheckpointError, SettingsChangedError, check_settings,
+                                     plain_settings, read_checkpoint, rng_state, set_rng_state)
 from labkit.train.history import History, higher_is_better
 from labkit.weights import atomic_save, save_state_dict
 
-__all__ = ["BestTracker", "CheckpointError", "EpochMeter", "Session", "Update", "read_checkpoint",
-           "rng_state", "set_rng_state"]
+__all__ = ["BestTracker", "CHECKPOINT_FILES", "CheckpointError", "EpochMeter", "FIRST_CHECKPOINT_S", "Session",
+           "SettingsChangedError", "Update", "read_checkpoint", "rng_state", "set_rng_state"]
 
 Log = Callable[[str], None]
 
-
-class CheckpointError(RuntimeError):
-    """A training checkpoint cannot be read or does not fit the model / optimizer (names the file)."""
-
-
-# ----------------------------------------------------------------------------- RNG states
-
-
-def rng_state() -> dict:
-    """The Python, NumPy, torch CPU and CUDA RNG states, in a ``weights_only``-loadable form."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        "numpy": (name, keys.tolist(), int(pos), int(has_gauss), float(cached)),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }
-
-
-def set_rng_state(state: Mapping, log: Log) -> None:
-    """Restore what :func:`rng_state` returned (CUDA states only for the same device count)."""
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"].cpu())
-    cuda = state.get("cuda")
-    if cuda is not None and torch.cuda.is_available():
-        if len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
-        else:
-            log(f"note: the checkpoint has {len(cuda)} CUDA RNG states for "
-                f"{torch.cuda.device_count()} devices; CUDA RNGs not restored")
-
-
-def read_checkpoint(path: Path, fmt: str, writer: str) -> dict:
-    """Load a training checkpoint written by ``writer`` whose ``format`` is ``fmt``.
-
-    Raises CheckpointError (naming the file) when it cannot be read or has another format.
-    """
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        first = str(e).splitlines()[0] if str(e) else ""
-        raise CheckpointError(
-            f"cannot read the training checkpoint {path} ({type(e).__name__}: {first}). It is "
-            f"corrupt or was not written by {writer}; delete it or pass resume=False "
-            "to start over."
-        ) from e
-    if not isinstance(ck, dict) or ck.get("format") != fmt:
-        raise CheckpointError(f"{path} is not a {writer} checkpoint (no format "
-                              f"{fmt!r}); delete it or pass resume=False")
-    return ck
+#: the files a session writes in its checkpoint folder (their interrupted writes' temp files are removed at start)
+CHECKPOINT_FILES = ("last.pth", "best.pth", "net_g.pth", "history.json")
+#: seconds before the first time-based checkpoint at most (a smoke run has one within its first minute)
+FIRST_CHECKPOINT_S = 30.0
 
 
 def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -244,6 +196,14 @@ class EpochMeter:
     def running(self) -> dict[str, float]:
         return {k: float(v) / self.count for k, v in self.sums.items()}
 
+    def state_dict(self) -> dict[str, Any]:
+        """The sums (as Python floats: a float64 tensor's value exactly) and the sample count."""
+        return {"sums": {k: float(v) for k, v in self.sums.items()}, "count": self.count}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`state_dict` (adding a tensor to a float sum is the same arithmetic)."""
+        self.sums, self.count = dict(state["sums"]), int(state["count"])
+
     def means(self, device: torch.device) -> dict[str, float]:
         if self.count == 0:
             raise ValueError("the training data produced no batches")
@@ -269,18 +229,48 @@ class Session:
         epochs, steps: stop after this many epochs / optimizer steps (either may be None).
         batch_size: the global batch; num_workers: DataLoader workers.
         device: ``labkit.env.pick_device`` argument; each rank takes its own GPU under DDP.
-        checkpoint_dir: where ``last.pth`` goes after every epoch (None: no files).
-        resume: continue from ``last.pth`` when it exists.
+        checkpoint_dir: where ``last.pth`` goes after every epoch and every ``checkpoint_interval``
+            seconds inside an epoch (None: no files). At the start, rank 0 removes the temp files
+            that interrupted writes of :data:`CHECKPOINT_FILES` left there (and logs them).
+        resume: continue from ``last.pth`` when it exists (at an epoch's end or inside an epoch).
         tracker: best epoch / early stopping, or None (a GAN keeps its last weights).
         history: the empty History of this run (its ``monitor`` set).
         progress, seed, log: tqdm bars; the seed of a fresh run (rank r gets ``seed + r``); one
             line per epoch (rank 0 only).
+        checkpoint_interval: seconds (> 0) between time-based checkpoints inside an epoch; the first
+            is due after ``min(30, checkpoint_interval)`` s. None or 0: only the end-of-epoch ones.
+        log_interval: seconds; with ``log`` set and no progress bar, a line at most this often inside an
+            epoch (``epoch 1/5: 40/120 batches, step 40, train_loss 0.0312, 31 s (checkpoint saved)``).
+            None (the default, e.g. in notebooks): no such lines, and checkpoints print nothing.
+        settings: the run's settings (a mapping of plain JSON values), stored in every checkpoint; resuming
+            a ``last.pth`` with other settings raises :class:`SettingsChangedError` (see
+            :func:`labkit.train.checkpoint.check_settings`). None: nothing is stored or checked.
+
+    Exact resume inside an epoch: a mid-epoch ``last.pth`` holds, besides the update's state, the RNG
+    states taken at the start of the epoch (before the loader's iterator is created), the number of
+    batches done, the :class:`EpochMeter` sums, the epoch's starting learning rates and the current
+    RNG states. Resuming restores the epoch-start states, creates the iterator (the same sampler
+    order), draws and discards the batches already done (no training on them; this replays the
+    sampler and the data's random augmentation), then restores the current states and goes on. With
+    ``num_workers=0`` the result equals an uninterrupted run bit for bit (same device and library
+    versions). With workers the same batches come in the same order and each worker gets the same
+    seed (drawn from the restored epoch-start state), so the run is exact as long as the dataset
+    draws its randomness in the workers (as ``labkit.env.seed_worker`` seeds them); discarding the
+    done batches costs their loading time. Under DDP rank 0 decides when to save and broadcasts the
+    decision (one small tensor per batch); every rank's two RNG states and epoch sums are gathered
+    into the file and each rank restores its own (with another number of processes: rank 0's RNG
+    states, and the sums of all ranks on rank 0, so the epoch mean still covers every sample).
     """
 
     def __init__(self, update: Update, train_data: Any, val_data: Any = None, *, epochs: int | None,
                  steps: int | None, batch_size: int, num_workers: int, device: Any,
                  checkpoint_dir: Any, resume: bool, tracker: BestTracker | None, history: History,
-                 progress: bool, seed: int | None, log: Log | None) -> None:
+                 progress: bool, seed: int | None, log: Log | None, checkpoint_interval: float | None = 300.0,
+                 log_interval: float | None = None, settings: Mapping[str, Any] | None = None) -> None:
+        for name, value in (("checkpoint_interval", checkpoint_interval), ("log_interval", log_interval)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not value >= 0):
+                raise ValueError(f"{name} must be a number of seconds >= 0 or None, got {value!r}")
         self.update, self.tracker, self.history = update, tracker, history
         self.epochs, self.steps, self.resume, self.seed = epochs, steps, resume, seed
         self.epoch = 0  # finished epochs
@@ -289,6 +279,9 @@ class Session:
         self.main = distributed.is_main()
         self.log: Log = (log or _silent) if self.main else _silent
         self.progress = progress and self.main
+        self.checkpoint_interval = float(checkpoint_interval) if checkpoint_interval else None
+        self.log_interval = float(log_interval) if log_interval and log and not progress and self.main else None
+        self.settings = plain_settings(settings) if settings is not None else None
         self.device = distributed.device_for_rank(pick_device(device))
         update.to(self.device)
         self.train_loader = as_loader(train_data, batch_size=batch_size, shuffle=True, num_workers=num_workers,
@@ -301,6 +294,13 @@ class Session:
             val_data, batch_size=1, shuffle=False, num_workers=num_workers, device=self.device, name="val_data")
         self.folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.last_path = self.folder / "last.pth" if self.folder is not None else None
+        self.partial: dict[str, Any] | None = None     # the mid-epoch state being resumed
+        self.next_save = self.next_line = math.inf       # perf_counter times
+        if self.folder is not None and self.main:
+            removed = remove_stale_temp(self.folder, CHECKPOINT_FILES)
+            if removed:
+                self.log(f"removed {len(removed)} leftover temp file(s) of interrupted writes in {self.folder}: "
+                         + ", ".join(p.name for p in removed))
 
     def done(self) -> bool:
         return (self.history.stopped_early
@@ -316,11 +316,18 @@ class Session:
                 self.log(f"{self.last_path}: the run already finished after epoch {self.epoch} "
                          f"(step {self.step}); nothing to train")
                 return self.history
-            self.log(f"resuming from {self.last_path} after epoch {self.epoch} (step {self.step})")
+            where = (f"in epoch {self.epoch + 1} after batch {self.partial['batches']}" if self.partial
+                     else f"after epoch {self.epoch}")
+            self.log(f"resuming from {self.last_path} {where} (step {self.step})")
         elif self.seed is not None:
             seed_everything(self.seed + distributed.rank())
         if self.ddp:
             self.update.wrap_ddp(self.device)
+        now = time.perf_counter()
+        if self.folder is not None and self.checkpoint_interval is not None:
+            self.next_save = now + min(FIRST_CHECKPOINT_S, self.checkpoint_interval)
+        if self.log_interval is not None:
+            self.next_line = now + self.log_interval
         while not self.done():
             row = self._epoch()
             self.log(self.update.format_row(row, self.epochs, self.steps))
@@ -330,12 +337,14 @@ class Session:
         return self.history
 
     def _epoch(self) -> dict[str, Any]:
-        """Train one epoch, validate, track, step the schedulers, checkpoint; returns its row."""
+        """Train one epoch (or the rest of a resumed one), validate, track, step the schedulers,
+        checkpoint; returns its row."""
         epoch = self.epoch + 1
-        t0 = time.perf_counter()
-        lrs = self.update.learning_rates()
+        part, self.partial = self.partial, None
+        t0 = time.perf_counter() - (float(part.get("seconds", 0.0)) if part else 0.0)
+        lrs = dict(part["lrs"]) if part else self.update.learning_rates()
         set_epoch(self.train_loader, self.epoch)
-        means = self._train_epoch(desc=f"epoch {epoch}" + (f"/{self.epochs}" if self.epochs else ""))
+        means = self._train_epoch(epoch, lrs, t0, part)
         train = self.update.train_columns(means)
         if not math.isfinite(train["train_loss"]):
             raise ValueError(f"the training loss became {train['train_loss']} in epoch {epoch} "
@@ -355,12 +364,42 @@ class Session:
             self._checkpoint()
         return row
 
-    def _train_epoch(self, desc: str) -> dict[str, float]:
+    def _batches(self, part: Mapping[str, Any] | None, desc: str) -> tuple[Any, Iterator, dict, int]:
+        """The epoch's progress bar over the loader, the iterator to train on, the epoch-start RNG states
+        and the number of batches already done.
+
+        Fresh epoch: the RNG states now, then the bar (created exactly as before time-based checkpoints
+        existed: ``tqdm.auto``'s bar creates a loader iterator of its own, which draws from the RNG).
+        Resumed epoch: the checkpoint's epoch-start states, the bar, the done batches drawn and
+        discarded, then the checkpoint's current states.
+        """
+        done = int(part["batches"]) if part is not None else 0
+        if part is not None:
+            set_rng_state(part["rng_start"], self.log)
+        start = rng_state()
+        bar = progress_bar()(self.train_loader, desc=desc, leave=False, disable=not self.progress, mininterval=1.0)
+        it = iter(bar)
+        for i in range(done):
+            try:
+                next(it)
+            except StopIteration:
+                raise CheckpointError(
+                    f"{self.last_path} stopped after batch {done} of epoch {self.epoch + 1}, but the training data "
+                    f"now has {i} batches per epoch; {WAYS_ON}") from None
+        if part is not None:
+            set_rng_state(part["rng_now"], self.log)
+        return bar, it, start, done
+
+    def _train_epoch(self, epoch: int, lrs: Mapping[str, float], t0: float,
+                     part: Mapping[str, Any] | None) -> dict[str, float]:
         self.update.train_mode()
         meter = EpochMeter()
-        bar = progress_bar()(self.train_loader, desc=desc, leave=False, disable=not self.progress,
-                             mininterval=1.0)
-        for i, batch in enumerate(bar):
+        if part is not None:
+            meter.load_state_dict(part["meter"])
+        desc = f"epoch {epoch}" + (f"/{self.epochs}" if self.epochs else "")
+        bar, it, start_rng, done = self._batches(part, desc)
+        total = _length(self.train_loader)
+        for i, batch in enumerate(it, start=done):
             logs, n = self.update.train_batch(batch, self.device, self.step + 1)
             self.step += 1
             meter.add(logs, n)
@@ -368,50 +407,125 @@ class Session:
                 bar.set_postfix(self.update.postfix(meter.running()))
             if self.steps is not None and self.step >= self.steps:
                 break
+            if i + 1 != total:
+                self._between_batches(f"{desc}: {i + 1}/{total if total else '?'} batches", i + 1, meter, lrs,
+                                      start_rng, t0)
         bar.close()
         return meter.means(self.device)
 
+    def _between_batches(self, where: str, batches: int, meter: EpochMeter, lrs: Mapping[str, float],
+                         start_rng: dict, t0: float) -> None:
+        """A time-based checkpoint when one is due (rank 0 decides, every rank follows) and a progress line."""
+        now = time.perf_counter()
+        save = now >= self.next_save
+        if self.ddp and self.next_save != math.inf:
+            save = _broadcast_flag(save, self.device)
+        if save:
+            part = {"batches": batches, "meter": meter.state_dict(), "lrs": dict(lrs),
+                    "seconds": now - t0, "rng_start": start_rng}
+            self._write(part)
+            self.next_save = time.perf_counter() + self.checkpoint_interval
+        if now >= self.next_line or (save and self.log_interval is not None):
+            loss = self.update.train_columns(meter.running())["train_loss"]
+            self.log(f"{where}, step {self.step}, train_loss {loss:.4g}, {now - t0:.0f} s"
+                     + (" (checkpoint saved)" if save else ""))
+            self.next_line = time.perf_counter() + self.log_interval
+
     def _checkpoint(self) -> None:
-        """``last.pth`` (atomic, rank 0, with every rank's RNG states); all ranks wait for it."""
+        """The end-of-epoch ``last.pth`` and the update's weight files; the time-based timer restarts."""
+        self._write(None)
+        if self.checkpoint_interval is not None:
+            self.next_save = time.perf_counter() + self.checkpoint_interval
+
+    def _write(self, part: dict[str, Any] | None) -> None:
+        """``last.pth`` (atomic, rank 0, with every rank's RNG states); all ranks wait for it.
+
+        ``part``: None at the end of an epoch, else the mid-epoch state (``batches``, ``meter``,
+        ``lrs``, ``seconds``, ``rng_start``); under DDP every rank's epoch-start states and epoch sums
+        go to ``rng_start_ranks`` and ``meter_ranks``.
+        """
         self.update.before_checkpoint()
-        rng_ranks = distributed.gather_objects(rng_state()) if self.ddp else None
+        mine = (rng_state(), part["rng_start"], part["meter"]) if part is not None else (rng_state(),)
+        ranks = distributed.gather_objects(mine) if self.ddp else None
         if self.main:
             ck = {"format": self.update.checkpoint_format, "epoch": self.epoch, "global_step": self.step,
                   **self.update.state_dict(), "history": self.history.to_dict(),
-                  **(self.tracker.state_dict() if self.tracker is not None else {}), "rng": rng_state()}
-            if rng_ranks is not None:
-                ck["rng_ranks"] = rng_ranks
+                  **(self.tracker.state_dict() if self.tracker is not None else {}), "rng": mine[0],
+                  "settings": self.settings, "partial": part}
+            if ranks is not None:
+                ck["rng_ranks"] = [r[0] for r in ranks]
+                if part is not None:
+                    part["rng_start_ranks"] = [r[1] for r in ranks]
+                    part["meter_ranks"] = [r[2] for r in ranks]
             atomic_save(ck, self.last_path)
-            self.update.save_weights(self.folder)
+            if part is None:
+                self.update.save_weights(self.folder)
         distributed.barrier()  # the checkpoint is on disk before any rank goes on
 
     def _restore(self) -> None:
         path = self.last_path
         ck = read_checkpoint(path, self.update.checkpoint_format, self.update.writer)
+        check_settings(ck.get("settings"), self.settings, path, self.log)
         try:
             self.update.load_state_dict(ck, path, self.log)
             self.history = History.from_dict(ck["history"])
             self.epoch, self.step = int(ck["epoch"]), int(ck["global_step"])
             if self.tracker is not None:
                 self.tracker.load_state_dict(ck)
+            part = ck.get("partial")
+            if part is not None:
+                self.partial = {**part, "meter": self._own_meter(part),
+                                "rng_start": self._own_rng(part["rng_start"], part.get("rng_start_ranks"), _silent)}
         except (KeyError, RuntimeError, ValueError) as e:
             raise CheckpointError(
                 f"the training checkpoint {path} does not fit these networks/optimizers/schedulers "
-                f"({type(e).__name__}: {e}); use another checkpoint_dir or resume=False"
+                f"({type(e).__name__}: {e}); {WAYS_ON}"
             ) from e
-        set_rng_state(ck["rng"], self.log)
-        self._restore_rank_rng(ck)
+        now = self._own_rng(ck["rng"], ck.get("rng_ranks"), self.log)
+        set_rng_state(now, self.log)
+        if self.partial is not None:
+            self.partial["rng_now"] = now
 
-    def _restore_rank_rng(self, ck: Mapping[str, Any]) -> None:
-        """Under DDP, each rank restores its own RNG states (``rng_ranks``) when the checkpoint has them."""
+    def _own_meter(self, part: Mapping[str, Any]) -> dict[str, Any]:
+        """This rank's epoch sums from a mid-epoch checkpoint: its own under DDP with the same number of
+        processes; with another number, rank 0 takes every rank's totals and the others start empty (the
+        epoch mean is still over all samples)."""
+        ranks = part.get("meter_ranks") or [part["meter"]]
+        if len(ranks) == distributed.world_size():
+            return ranks[distributed.rank()]
+        if not self.main:
+            return {"sums": {}, "count": 0}
+        totals: dict[str, float] = {}
+        for m in ranks:
+            for k, v in m["sums"].items():
+                totals[k] = totals.get(k, 0.0) + v
+        return {"sums": totals, "count": sum(int(m["count"]) for m in ranks)}
+
+    def _own_rng(self, rank0: dict, ranks: list | None, log: Log) -> dict:
+        """This rank's RNG states from a checkpoint: its own under DDP when the file has every rank's
+        (``*_ranks``, same number of processes), else rank 0's (with a note under DDP)."""
         if not self.ddp:
-            return
-        states = ck.get("rng_ranks")
-        if states is not None and len(states) == distributed.world_size():
-            set_rng_state(states[distributed.rank()], self.log)
-        else:
-            self.log(f"note: the checkpoint has RNG states for {len(states) if states else 1} process(es), "
-                     f"this run has {distributed.world_size()}: every rank restores rank 0's")
+            return rank0
+        if ranks is not None and len(ranks) == distributed.world_size():
+            return ranks[distributed.rank()]
+        log(f"note: the checkpoint has RNG states for {len(ranks) if ranks else 1} process(es), "
+            f"this run has {distributed.world_size()}: every rank restores rank 0's")
+        return rank0
+
+
+def _length(loader: DataLoader) -> int | None:
+    """Batches per epoch, or None when the loader cannot tell (an iterable dataset)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def _broadcast_flag(flag: bool, device: torch.device) -> bool:
+    """Rank 0's ``flag`` on every rank (one 1-element tensor; on the GPU under NCCL)."""
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device if device.type == "cuda" else "cpu")
+    torch.distributed.broadcast(t, src=0)
+    return bool(t.item())
 
 
 def _silent(_msg: str) -> None:

@@ -197,6 +197,9 @@ def fit(
     progress: bool = True,
     seed: int | None = None,
     log: Callable[[str], None] | None = print,
+    checkpoint_interval: float | None = 300.0,
+    log_interval: float | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> History:
     """Train ``model`` (in place) with supervised pairs; return the :class:`History`.
 
@@ -225,14 +228,19 @@ def fit(
         restore_best: the best epoch's weights are kept in memory (CPU) and loaded into ``model``
             at the end (default True); with ``ema_decay`` they are the EMA weights. If False (or
             nothing is tracked) the model ends with the last weights (the EMA weights with EMA).
-        checkpoint_dir: when given, ``last.pth`` is written atomically after every epoch (model,
-            optimizer, scheduler, scaler, EMA, epoch, step, history, best weights, early-stopping
-            counters, RNG states) and ``best.pth`` (model weights only, loadable with
-            :func:`labkit.weights.load_weights`) whenever ``monitor`` improves.
+        checkpoint_dir: when given, ``last.pth`` is written atomically after every epoch and every
+            ``checkpoint_interval`` seconds inside an epoch (model, optimizer, scheduler, scaler, EMA,
+            epoch, step, history, best weights, early-stopping counters, RNG states, ``settings``;
+            inside an epoch also the batches done and the epoch's running sums) and ``best.pth``
+            (model weights only, loadable with :func:`labkit.weights.load_weights`) whenever
+            ``monitor`` improves. Leftover temp files of interrupted writes there are removed at the start.
         resume: with ``checkpoint_dir``, continue from ``last.pth`` if it exists (the seed is not
-            re-applied: the saved RNG states are restored). A finished run (all epochs / steps
-            done, or stopped early) loads its final weights and returns its history without
-            training. ``resume=False`` starts over and overwrites the files.
+            re-applied: the saved RNG states are restored), also from inside an epoch, bit for bit
+            with ``num_workers=0`` (see :class:`labkit.train.session.Session`). A finished run (all
+            epochs / steps done, or stopped early) loads its final weights and returns its history
+            without training. ``resume=False`` starts over and overwrites the files. Safe to change
+            on resume: ``steps`` / ``epochs`` (to extend a run), ``num_workers``, ``device``,
+            ``checkpoint_interval``, ``progress``, ``log``.
         device: ``labkit.env.pick_device`` argument (None = CUDA > MPS > CPU).
         grad_clip: max global L2 norm of the gradients (``clip_grad_norm_``), or None.
         ema_decay: e.g. 0.999: an exponential moving average of the weights (buffers copied) is
@@ -243,6 +251,16 @@ def fit(
             clamped to [0, 1]; PSNR is averaged per image).
         progress: a tqdm bar per epoch. seed: seeds Python/NumPy/torch at the start of a fresh run.
         log: called with one line per epoch (None: silent).
+        checkpoint_interval: seconds between time-based ``last.pth`` writes inside an epoch (default
+            300; the first after ``min(30, checkpoint_interval)`` s); None or 0: at the end of epochs
+            only. Saving changes no number of the run.
+        log_interval: seconds; with ``log`` and ``progress=False``, a progress line at most this often
+            inside an epoch (``labkit train`` sets 30). None (default): none, and saving prints nothing.
+        settings: the run's settings (plain JSON values: hyper-parameters, data root and its
+            fingerprint, code version), stored in every checkpoint. Resuming a ``last.pth`` stored with
+            other settings raises :class:`labkit.train.SettingsChangedError` listing each difference
+            (a different ``code_version`` is only a logged note); a checkpoint without settings
+            resumes with a note. None: nothing is stored or checked.
 
     Distributed (``torchrun --nproc_per_node=N``; nothing of this is active in one process):
         - the process group is joined from torchrun's environment
@@ -276,7 +294,8 @@ def fit(
 
     Raises:
         ValueError: neither epochs nor steps, bad arguments, empty data, non-finite training loss.
-        CheckpointError (a RuntimeError): ``last.pth`` is corrupt or does not fit (names the file).
+        CheckpointError (a RuntimeError): ``last.pth`` is corrupt or does not fit (names the file);
+            its subclass SettingsChangedError: ``last.pth`` was trained with other ``settings``.
     """
     if epochs is None and steps is None:
         raise ValueError("fit needs epochs or steps (or both)")
@@ -303,7 +322,8 @@ def fit(
     session = Session(update, train_data, val_data, epochs=epochs, steps=steps, batch_size=batch_size,
                       num_workers=num_workers, device=device, checkpoint_dir=checkpoint_dir, resume=resume,
                       tracker=BestTracker(track, early_stopping), history=History(monitor=track or monitor),
-                      progress=progress, seed=seed, log=log)
+                      progress=progress, seed=seed, log=log, checkpoint_interval=checkpoint_interval,
+                      log_interval=log_interval, settings=settings)
     return session.run()
 
 
