@@ -50,6 +50,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     tiny = root / "tiny" / "HR"
     write_image(tiny / "dot.png", read_image(f["set5"] / "HR" / "baby.png")[:3, :3])
     (root / "a_file").write_text("not a folder")
+    (root / "cut_run").mkdir()
+    (root / "cut_run" / "last.pth").write_bytes(data[: len(data) // 3])   # a last.pth cut short
     for name in ("random", "empty", "evil", "truncated"):
         f[name] = root / f"{name}.pth"
     f.update(narrow=narrow, tiny=tiny.parent, a_file=root / "a_file")
@@ -73,6 +75,8 @@ CASES = {
     "truncated weights": (lambda f: _bench_args(f, str(f["truncated"])), 2, ["truncated.pth", "truncated"]),
     "malicious pickle": (lambda f: _bench_args(f, str(f["evil"])), 2, ["evil.pth", "refused for safety"]),
     "weights name typo": (lambda f: _bench_args(f, "rrdb_psnr"), 2, ["rrdb_psnr", "rrdb_psnr_x4"]),
+    "truncated last.pth": (lambda f: ["train", "02", "-p", "net=edsr", "-p", "max_steps=1", "--out",
+                                      str(f["root"] / "cut_run")], 1, ["cut_run/last.pth", "truncated", "--no-resume"]),
     "--out under a file": (lambda f: ["run", "01", "--out", str(f["a_file"] / "out")], 1, ["a_file", "--out"]),
     "tiny image in eval": (lambda f: ["eval", "--model", "bicubic", "--data", str(f["tiny"])], 2, ["dot.png", "3x3"]),
     "LR of the wrong size in eval": (lambda f: ["eval", "--model", "bicubic", "--data", str(f["narrow"])], 2,
@@ -88,9 +92,11 @@ def test_bad_input_gets_a_short_message(case, files):
     assert res.returncode == status, (res.returncode, res.stdout[-1500:], err[-3000:])
     assert "Traceback" not in err + res.stdout, err[-3000:]
     assert "weights_only=False" not in err and "weights_only set to False" not in err
-    message = [line for line in err.splitlines() if "error:" in line]
-    assert message and all(w in err for w in words), err[-3000:]
-    assert len(err.strip().splitlines()) <= 3, err
+    lines = err.strip().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(f"labkit {argv(files)[0]}: error: "))
+    message = "\n".join(lines[first:])
+    assert all(w in message for w in words), err[-3000:]
+    assert len(lines) - first <= 3, err      # the message: at most three lines, at the end
 
 
 def test_read_only_out_is_one_line(tmp_path):

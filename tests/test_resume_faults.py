@@ -320,11 +320,17 @@ def test_default_folders_name_the_settings_that_matter(monkeypatch, tmp_path):
     assert default_out_dir("02", "smoke", {"lr": 0.0005}) == runs / "train_02"  # the profile's own value
     safe = {"max_steps": 10, "num_workers": 2, "device": "cpu", "checkpoint_interval": 60}
     assert default_out_dir("02", "smoke", safe) == runs / "train_02"
-    assert default_out_dir("02", "smoke", {"data_root": "/data/DIV2K", "seed": 1}) == \
-        runs / "train_02@data_root=data_DIV2K,seed=1"
-    long = default_out_dir("02", "smoke", {"data_root": "/a/very/long/path/" + "x" * 80})
+    div2k = tmp_path / "d" / "DIV2K"            # data_root must exist (labkit.parameters)
+    div2k.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert default_out_dir("02", "smoke", {"data_root": "d/DIV2K", "seed": 1}) == \
+        runs / "train_02@data_root=d_DIV2K,seed=1"
+    longs = [tmp_path / "a" / "very" / "long" / (c * 80) for c in "xy"]
+    for p in longs:
+        p.mkdir(parents=True)
+    long = default_out_dir("02", "smoke", {"data_root": str(longs[0])})
     assert long.name.startswith("train_02@h") and len(long.name) == len("train_02@h") + 12
-    assert long != default_out_dir("02", "smoke", {"data_root": "/a/very/long/path/" + "y" * 80})
+    assert long != default_out_dir("02", "smoke", {"data_root": str(longs[1])})
 
 
 # ----------------------------------------------------------------------------- DDP (gloo on CPU)
