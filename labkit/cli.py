@@ -12,13 +12,21 @@ the spread file.
 benchmark suite (``python -m benchmarks`` in the checkout root, a subprocess: labkit never imports
 ``benchmarks/``).
 
+Every expected failure (:data:`labkit.errors.EXPECTED`: a bad ``-p`` key or value, weights file,
+checkpoint or data layout, permission denied, disk full) ends in :func:`main` as one line
+``labkit <command>: error: <what, which file or parameter, what to do>`` and exit status 2 (bad input)
+or 1, without a traceback (``--debug`` or ``LABKIT_DEBUG=1`` prints it); Ctrl-C ends with 130.
+
 This module is the argument parser and one small ``cmd_*`` function per command; the work is in
 the modules they call (:mod:`labkit.runner`, :mod:`labkit.report`, :mod:`labkit.drift`,
 :mod:`labkit.evaluate`, :mod:`labkit.gpucheck`).
 
 ``labkit run [NB ...] --profile smoke|full -p key=value --out DIR`` (:mod:`labkit.runner`) executes the course notebooks
 headlessly with papermill, one after the other, each into ``DIR/<notebook>.ipynb`` with its run
-folder ``DIR/<notebook>/`` (metrics.json, figures, checkpoints), then writes ``DIR/report.md``.
+folder ``DIR/<notebook>/`` (metrics.json, figures, checkpoints), then writes ``DIR/report.md``. Each
+runs into ``DIR/<notebook>.partial.ipynb`` and ``.partial/`` first and replaces the previous result only
+when it finished (:mod:`labkit.runfolder`); every ``-p`` is checked before a kernel starts
+(:mod:`labkit.parameters`).
 A failing notebook is reported (its name, the failing cell and the error) and the others still
 run; the command then exits with status 1.
 
