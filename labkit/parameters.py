@@ -244,7 +244,7 @@ def check_run_parameters(notebooks: Sequence[Path], params: Mapping[str, Any],
     """
     declared = {nb: declared_parameters(nb) for nb in notebooks}
     every = {k: v for d in declared.values() for k, v in d.items()}
-    where = "labkit run -p" if len(notebooks) != 1 else f"labkit run {notebooks[0].stem}"
+    where = "-p" if len(notebooks) != 1 else f"notebook {notebooks[0].stem}"
     check_parameters(params, every, where=where)
     for combo in sweep:
         for key in combo:

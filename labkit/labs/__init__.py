@@ -89,7 +89,7 @@ def split_overrides(nb: str, profile: str, overrides: dict[str, Any]) -> tuple[d
     for k in overrides:
         if k not in base and k not in RUN_OPTIONS:
             raise parameters.ParameterError(parameters.unknown_key_message(
-                k, [*base, *RUN_OPTIONS], f"labkit train {key} --profile {profile}"))
+                k, [*base, *RUN_OPTIONS], f"lab {key} (profile {profile})"))
     settings = {k: parameters.check_setting(k, v, base[k]) for k, v in overrides.items() if k in base}
     options = {k: parameters.check_value(k, v) for k, v in overrides.items() if k in RUN_OPTIONS}
     return profiles.get(key, profile, **settings), {**RUN_OPTIONS, **options}
