@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 import torch
 
-from labkit import env, report, runner
+from labkit import env, parameters, report, runner
 
 SKIP_NOTICE = "gpu-check needs CUDA (torch.cuda.is_available() is False here): skipped, nothing was run."
 
@@ -147,6 +147,8 @@ def run_gpu_check(args: argparse.Namespace) -> int:
         for nb in notebooks:
             lab = nb.stem[:2]
             p = {**params[lab], "max_steps": args.steps}
+            p = parameters.check_run_parameters([nb], {k: v for k, v in p.items()   # 01 trains nothing: no max_steps
+                                                       if k in parameters.declared_parameters(nb)})[nb]
             rec = check_lab(nb, p, out_root, Path(tmp))
             results["labs"][nb.stem] = rec
             print(f"{nb.stem}: {rec['status']} in {rec['seconds']} s, {rec.get('steps_per_s')} steps/s, "
