@@ -13,6 +13,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
+from ddp_faults import CrashOnRank1
 from labkit import distributed
 from labkit.train import History, fit
 
@@ -30,20 +31,6 @@ def _net() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
 
 
-class _CrashOnRank1(nn.MSELoss):
-    """MSE that kills rank 1 (os._exit) at its ``at``-th call: a process dying mid-run."""
-
-    def __init__(self, at: int | None) -> None:
-        super().__init__()
-        self.at, self.calls = at, 0
-
-    def forward(self, a, b):
-        self.calls += 1
-        if self.at is not None and distributed.rank() == 1 and self.calls == self.at:
-            os._exit(3)
-        return super().forward(a, b)
-
-
 def _fit(model, data, ckdir, loss, log=None) -> History:
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     val = [_data()[i] for i in range(2)]
@@ -59,7 +46,7 @@ def _worker(rank: int, world: int, port: int, ckdir: str, out: str, crash_at: in
     torch.set_num_threads(1)
     model = _net()
     lines: list[str] = []
-    hist = _fit(model, _data(), ckdir, _CrashOnRank1(crash_at), log=lines.append)
+    hist = _fit(model, _data(), ckdir, CrashOnRank1(nn.MSELoss(), crash_at), log=lines.append)
     assert distributed.world_size() == world
     torch.save({"state": model.state_dict(), "history": hist.to_dict(), "log": lines}, f"{out}.{rank}")
     torch.distributed.destroy_process_group()

@@ -23,7 +23,8 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from labkit import distributed, env
+from ddp_faults import CrashOnRank1
+from labkit import env
 from labkit.io import write_image
 from labkit.data.fingerprint import data_fingerprint
 from labkit.labs import SAFE_ON_RESUME, default_out_dir, run_settings, split_overrides
@@ -336,20 +337,6 @@ def test_default_folders_name_the_settings_that_matter(monkeypatch, tmp_path):
 # ----------------------------------------------------------------------------- DDP (gloo on CPU)
 
 
-class _DieOnRank1(nn.L1Loss):
-    """L1 that ends rank 1's process (os._exit) at its ``at``-th call: a machine lost mid-epoch."""
-
-    def __init__(self, at: int | None) -> None:
-        super().__init__()
-        self.at, self.calls = at, 0
-
-    def forward(self, a, b):
-        self.calls += 1
-        if self.at is not None and distributed.rank() == 1 and self.calls == self.at:
-            os._exit(3)
-        return super().forward(a, b)
-
-
 def _ddp_worker(rank: int, port: int, folder: str, out: str, die_at: int | None, interval: float | None) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port), LABKIT_NUM_THREADS="1")
@@ -357,7 +344,7 @@ def _ddp_worker(rank: int, port: int, folder: str, out: str, die_at: int | None,
     model = _net()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     lines: list[str] = []
-    hist = fit(model, _Noisy(), None, loss=_DieOnRank1(die_at), optimizer=opt, epochs=2, batch_size=B, seed=0,
+    hist = fit(model, _Noisy(), None, loss=CrashOnRank1(nn.L1Loss(), die_at), optimizer=opt, epochs=2, batch_size=B, seed=0,
                checkpoint_dir=folder, device="cpu", progress=False, monitor="train_loss", log=lines.append,
                checkpoint_interval=interval)
     torch.save({"state": model.state_dict(), "history": hist.to_dict(), "log": lines}, f"{out}.{rank}")
