@@ -99,7 +99,8 @@ def floor(key: str, committed: float) -> float | None:
     return FLOOR_RELATIVE * max(abs(committed), 1e-12)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """True for an int or float that is not a bool (a headline value that can be compared)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -121,12 +122,12 @@ def derive_rule(key: str, committed: Any, isa_values: Sequence[Any], seed_values
         (``equal``: a label every run agrees on, compared as it is; a label the runs disagree on is
         ``none``, with the values seen in ``differs``).
     """
-    if not _is_number(committed):   # a label (a winner, a setting): equal, unless the runs disagree on it
+    if not is_number(committed):   # a label (a winner, a setting): equal, unless the runs disagree on it
         agree = all(v == committed for v in [*isa_values, *seed_values])
         return {"check": "equal"} if agree else {"check": "none", "differs": sorted({str(v) for v in [committed, *isa_values, *seed_values]})}
     low = floor(key, float(committed))
-    isa = [float(v) for v in isa_values if _is_number(v)]
-    seeds = [float(v) for v in seed_values if _is_number(v)]
+    isa = [float(v) for v in isa_values if is_number(v)]
+    seeds = [float(v) for v in seed_values if is_number(v)]
     isa_range, seed_range = _span(isa), _span(seeds)
     rule: dict[str, Any] = {"isa_range": round(isa_range, 6), "seed_range": round(seed_range, 6)}
     if low is None:
@@ -207,7 +208,7 @@ def compare_one(key: str, old: Any, new: Any, rule: Mapping[str, Any] | None) ->
     if rule is not None and rule.get("check") == "none":
         row.update(check="none", ok=True)
         return row
-    if not (_is_number(old) and _is_number(new)):
+    if not (is_number(old) and is_number(new)):
         row.update(check="equal", ok=old == new)
         return row
     rule = dict(rule or {"check": "value", "tolerance": floor(key, float(old))})
@@ -373,7 +374,7 @@ def effect_across_runs(spread: Mapping[str, Any], notebook: str, minuend: str, s
     effects, seen = {}, []
     for name, h in runs.items():
         keys = [minuend] + ([subtrahend] if subtrahend else [])
-        if name in own or not all(_is_number(h.get(k)) for k in keys) or h in seen:
+        if name in own or not all(is_number(h.get(k)) for k in keys) or h in seen:
             continue   # the committed run is also the native seed-42 run on the machine that committed it
         seen.append(h)
         effects[name] = round(float(h[minuend]) - (float(h[subtrahend]) if subtrahend else 0.0), 6)
