@@ -135,6 +135,17 @@ def cmd_spread_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from labkit import docs
+    root = Path(args.notebooks_dir).resolve().parent
+    stale = docs.update(root, check=args.check)
+    if args.check:
+        print(f"{len(stale)} generated file(s) out of date" + (f": {', '.join(stale)} (run `labkit docs`)" if stale else ""))
+        return 1 if stale else 0
+    print(f"wrote {', '.join(stale)}" if stale else "README.md course table and docs/references.md are up to date")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from labkit import labs   # torch and the models: imported only to train
 
@@ -215,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     ss = spr_sub.add_parser("show", help="print each headline's range across instruction sets and seeds, and its check")
     ss.add_argument("notebook", nargs="*", help="notebooks by number (01) or name; default: all")
     ss.set_defaults(func=cmd_spread_show)
+    dc = sub.add_parser("docs", help="regenerate README.md's course table and docs/references.md from the committed "
+                                     "notebooks, spread file and labkit.references")
+    dc.add_argument("--check", action="store_true", help="change nothing; exit 1 if a generated file is out of date")
+    dc.set_defaults(func=cmd_docs)
     from labkit import labs   # the arguments python -m labkit.labs takes too
     tr = sub.add_parser("train", help="train one lab from its profile (the script torchrun launches)")
     labs.add_train_arguments(tr)
