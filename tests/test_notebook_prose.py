@@ -126,3 +126,14 @@ def test_the_scan_finds_a_typed_number_and_spares_a_published_one(tmp_path):
 def test_the_readme_course_table_and_references_file_are_generated_and_up_to_date():
     stale = docs.update(env.REPO_ROOT, check=True)
     assert not stale, f"out of date: {stale}; run `labkit docs` and commit"
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_published_numbers_are_printed_from_the_references_table_not_typed_in_code(nb_path):
+    typed = []
+    for i, cell in enumerate(_cells(nb_path)):
+        if cell["cell_type"] == "code":
+            source = "".join(cell["source"])
+            typed += [f"c{i}: {t}" for t in DECIMAL.findall(source)
+                      if abs(float(t)) in PUBLISHED and abs(float(t)) not in SETTINGS and not float(t).is_integer()]
+    assert not typed, f"{nb_path.name}: published numbers typed in code; use labkit.references: {typed}"
