@@ -117,7 +117,9 @@ class Lessons:
         elif held:
             print(f"  -> NOT in this run, although it held in every measured run: {says}")
         else:
-            signs = "the sign changes between runs" if values else "this run alone"
+            opposite = bool(values) and all(sign * v < 0 for v in values)
+            signs = ("the opposite sign in every measured run" if opposite
+                     else "the sign changes between runs" if values else "this run alone")
             print(f"  -> {otherwise or 'no effect at this scale'} ({signs})")
         self.stated.append({"what": what, "this_run": this_run, "runs": runs, "stated": stated})
         if self.check and held and not here:
