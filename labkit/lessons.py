@@ -16,9 +16,9 @@ notebook's headline under seeds 0 and 1 and under other instruction sets and mac
 - :meth:`Lessons.seed_table`: the headline of this run beside seeds 0 and 1 (from the spread file), and
   the range of each key.
 
-Lessons are asserted only at the budget the spread file measured (the smoke profile, no ``max_steps``):
-:func:`checked`. Under another budget (``-p max_steps=2``, the full profile) they are printed with
-"(not asserted: ...)" instead.
+Lessons are asserted only at the budget and on the data the spread file measured (the smoke profile, no
+``max_steps``, the bundled photos): :func:`checked`. Otherwise (``-p max_steps=2``, the full profile, a
+``data_root``) they are printed with "(not asserted: ...)" instead.
 """
 
 from __future__ import annotations
@@ -35,14 +35,15 @@ MEASURED_PROFILE = "smoke"
 TABLE_SEEDS = (42, 0, 1)
 
 
-def checked(profile: str, max_steps: int | None = None) -> bool:
-    """Whether a run's lessons are asserted: only at the budget the spread file measured.
+def checked(profile: str, max_steps: int | None = None, data_root: str | os.PathLike | None = None) -> bool:
+    """Whether a run's lessons are asserted: only at the budget and on the data the spread file measured.
 
     Args:
         profile: the run's profile (``"smoke"`` or ``"full"``).
         max_steps: the run's ``max_steps`` override (None: the profile's own budget).
+        data_root: the run's dataset folder (None: the bundled photos, which the spread file measured).
     """
-    return profile == MEASURED_PROFILE and max_steps is None
+    return profile == MEASURED_PROFILE and max_steps is None and data_root is None
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -128,7 +129,7 @@ class Lessons:
                 f"sign '{expect} 0' in every measured run ({spread_text}); do not teach it from this run: "
                 f"compare it with `labkit drift` and re-measure with `labkit spread measure`")
         if not self.check:
-            print("  (not asserted: this run's budget is not the smoke profile's, which the spread file measured)")
+            print("  (not asserted: the spread file measured the smoke profile's budget on the bundled photos, not this run's)")
         return stated
 
     # ------------------------------------------------------------------ measured in this run only
