@@ -35,15 +35,19 @@ MEASURED_PROFILE = "smoke"
 TABLE_SEEDS = (42, 0, 1)
 
 
-def checked(profile: str, max_steps: int | None = None, data_root: str | os.PathLike | None = None) -> bool:
-    """Whether a run's lessons are asserted: only at the budget and on the data the spread file measured.
+def checked(profile: str, max_steps: int | None = None, data_root: str | os.PathLike | None = None,
+            **overrides: Any) -> bool:
+    """Whether a run's lessons are asserted: only with the settings the spread file measured.
 
     Args:
         profile: the run's profile (``"smoke"`` or ``"full"``).
         max_steps: the run's ``max_steps`` override (None: the profile's own budget).
         data_root: the run's dataset folder (None: the bundled photos, which the spread file measured).
+        **overrides: the notebook's other recipe parameters (``epochs=epochs, lr=lr, ...``): None is the
+            profile's value; any other value is a recipe the spread file did not measure.
     """
-    return profile == MEASURED_PROFILE and max_steps is None and data_root is None
+    return (profile == MEASURED_PROFILE and max_steps is None and data_root is None
+            and all(v is None for v in overrides.values()))
 
 
 def _fmt(value: float, digits: int) -> str:

@@ -43,7 +43,8 @@ def test_a_lesson_whose_sign_changed_between_runs_says_no_effect_and_asserts_not
 
 def test_an_unchecked_run_prints_the_lesson_but_does_not_assert(capsys):
     assert lessons.checked("smoke", None) and not lessons.checked("smoke", 2) and not lessons.checked("full")
-    assert not lessons.checked("smoke", None, "data/DIV2K")
+    assert not lessons.checked("smoke", None, "data/DIV2K") and not lessons.checked("smoke", lr=1e-3)
+    assert lessons.checked("smoke", lr=None, epochs=None)
     lesson = lessons.Lessons(NB, check=False, spread=_spread(0.5, 0.4, 0.6))
     assert not lesson.effect("A minus B", "A (dB)", "B (dB)", this_run=-0.3, expect=">", says="A beats B")
     out = capsys.readouterr().out
