@@ -123,7 +123,9 @@ class Lessons:
             print(f"  -> NOT in this run, although it held in every measured run: {says}")
         else:
             opposite = bool(values) and all(sign * v < 0 for v in values)
-            signs = ("the opposite sign in every measured run" if opposite
+            zero = bool(values) and all(v == 0 for v in values)
+            signs = ("exactly zero in every measured run" if zero
+                     else "the opposite sign in every measured run" if opposite
                      else "the sign changes between runs" if values else "this run alone")
             print(f"  -> {otherwise or 'no effect at this scale'} ({signs})")
         self.stated.append({"what": what, "this_run": this_run, "runs": runs, "stated": stated})

@@ -39,6 +39,9 @@ def test_a_lesson_whose_sign_changed_between_runs_says_no_effect_and_asserts_not
     lesson = lessons.Lessons(NB, check=True, spread=_spread(0.5, -0.2, -0.3))
     assert not lesson.effect("A minus B", "A (dB)", "B (dB)", this_run=-0.5, expect=">", says="A beats B")
     assert "(the opposite sign in every measured run)" in capsys.readouterr().out
+    lesson = lessons.Lessons(NB, check=True, spread=_spread(0.0, 0.0, 0.0))
+    assert not lesson.effect("A minus B", "A (dB)", "B (dB)", this_run=0.0, expect=">", says="A beats B")
+    assert "(exactly zero in every measured run)" in capsys.readouterr().out
 
 
 def test_an_unchecked_run_prints_the_lesson_but_does_not_assert(capsys):
