@@ -74,7 +74,7 @@ def run_numbers_in_markdown(nb_path) -> list[str]:
     for i, cell in enumerate(cells):
         if cell["cell_type"] != "markdown":
             continue
-        text = "".join(cell["source"])
+        text = re.sub(r"`[^`]*`", "", "".join(cell["source"]))   # inline code: formulas and settings
         for token in DECIMAL.findall(text):
             decimals = len(token.split(".")[1])
             value = float(token)
