@@ -1,5 +1,5 @@
 """Command line: ``labkit run``, ``labkit list``, ``labkit report``, ``labkit drift``, ``labkit spread``, ``labkit train``,
-``labkit bench``, ``labkit eval``, ``labkit gpu-check``.
+``labkit course``, ``labkit bench``, ``labkit eval``, ``labkit gpu-check``.
 
 ``labkit drift`` compares a run folder's headline numbers with the outputs committed in the notebooks
 (:func:`labkit.drift.check_drift`) and exits 1 if any moved by more than the rule measured for it
@@ -152,6 +152,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     return labs.train_from_args(args)
 
 
+def cmd_course(args: argparse.Namespace) -> int:
+    """``labkit course list | build NAME... | build --all``: the course checkpoints (:mod:`labkit.course`)."""
+    from labkit import course
+
+    if args.action == "build":
+        names = sorted(course.specs()) if args.all else args.names
+        if not names:
+            raise ValueError("labkit course build: name a course checkpoint (see `labkit course list`) or pass --all")
+        for name in names:
+            entry = course.build(name, work_dir=args.work_dir)
+            print(f"wrote {course.path(name)} ({entry['bytes']} bytes, sha256 {entry['sha256'][:16]}..., "
+                  f"{entry['seconds']:.0f} s) and its manifest entry")
+        return 0
+    rows = course.listing()
+    for row in rows:
+        size = f"{row['bytes'] / 1e6:.2f} MB" if row["bytes"] else "-"
+        print(f"{row['name']:<22} lab {row['lab']}  {size:>8}  seed {row['seed']:<3} {row['status']}\n"
+              f"{'':<22} {row['description']}\n{'':<22} remake: {row['command']}")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """``labkit bench``: ``python -m benchmarks`` in the checkout root, as a subprocess.
 
@@ -234,6 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train one lab from its profile (the script torchrun launches)")
     labs.add_train_arguments(tr)
     tr.set_defaults(func=cmd_train)
+
+    co = sub.add_parser("course", help="the course checkpoints: small pretrainings shipped in git (list, build)")
+    co.add_argument("action", choices=["list", "build"])
+    co.add_argument("names", nargs="*", help="course checkpoints to build (see `labkit course list`)")
+    co.add_argument("--all", action="store_true", help="build every course checkpoint")
+    co.add_argument("--work-dir", help="training folder (default: a temporary one; an existing run there resumes)")
+    co.set_defaults(func=cmd_course)
 
     be = sub.add_parser("bench", help="the benchmark suite: one JSON and one Markdown table of ratios")
     be.add_argument("--out", help="output folder (default runs/bench/)")

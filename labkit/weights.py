@@ -44,6 +44,7 @@ from labkit.files import atomic_write
 from labkit.torchfile import WeightsDownloadError, WeightsError, WeightsNotFoundError, read_torch_file
 
 __all__ = [
+    "sha256_file",
     "NAMED_WEIGHTS",
     "WeightsSource",
     "rrdb_from_basicsr",
@@ -141,7 +142,8 @@ def resolve_weights(name_or_path: str | os.PathLike) -> tuple[str, str | None]:
     return os.path.expanduser(s), None
 
 
-def _sha256(path: str | os.PathLike) -> str:
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 hex digest of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -151,7 +153,7 @@ def _sha256(path: str | os.PathLike) -> str:
 
 def _check_sha256(path: str, expected: str, source: str) -> None:
     expected = expected.lower()
-    got = _sha256(path)
+    got = sha256_file(path)
     if not got.startswith(expected):
         raise WeightsError(
             f"sha256 mismatch for {source} (file {path}): expected {expected}..., got {got}. "

@@ -6,13 +6,13 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from torch import nn
 
 from labkit import distributed
 
-__all__ = ["RUN_OPTIONS", "SAFE_ON_RESUME", "Recipe", "rank0_first", "rank0_makes", "reuse_or_make"]
+__all__ = ["RUN_OPTIONS", "SAFE_ON_RESUME", "Recipe", "CourseSpec", "rank0_first", "rank0_makes", "reuse_or_make"]
 
 #: run options accepted by ``-p`` next to the profile's settings, with their defaults
 #: (``checkpoint_interval``: seconds between time-based ``last.pth`` writes inside an epoch; 0: epoch ends only)
@@ -39,6 +39,29 @@ class Recipe:
     fit_kwargs: dict = field(default_factory=dict)
     name: str = ""
     discriminator: nn.Module | None = None
+
+
+@dataclass(frozen=True)
+class CourseSpec:
+    """One course checkpoint (:mod:`labkit.course`): lab ``lab``'s smoke run with ``overrides``.
+
+    A lab module lists its own in ``COURSE_CHECKPOINTS`` (name -> spec); ``labkit course build NAME``
+    trains it with :func:`labkit.labs.train_lab` and exports the run's best weights.
+
+    Attributes:
+        lab: the lab number (``"06"``).
+        overrides: ``labkit train`` settings and run options (``-p key=value``) on the smoke profile;
+            ``seed`` defaults to 42.
+        description: what it is and which notebook starts from it.
+    """
+
+    lab: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def seed(self) -> int:
+        return int(self.overrides.get("seed", 42))
 
 
 def rank0_first(make: Callable[[], Any]) -> Any:

@@ -24,10 +24,13 @@ from torch import nn
 
 from labkit import models
 from labkit.data import augment, sample, pairing, sr
-from labkit.labs.common import Recipe
+from labkit.labs.common import CourseSpec, Recipe
 
-__all__ = ["NETS", "make_augment", "split_photos", "make_train_set", "make_model", "make_optimizer",
+__all__ = ["COURSE_CHECKPOINTS", "NETS", "make_augment", "split_photos", "make_train_set", "make_model", "make_optimizer",
            "make_scheduler", "build_training"]
+
+#: this lab's course checkpoints (:mod:`labkit.course`), by name
+COURSE_CHECKPOINTS: dict[str, CourseSpec] = {}
 
 #: the lab's architectures (``-p net=``)
 NETS = ("edsr", "srresnet", "swinir")

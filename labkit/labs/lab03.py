@@ -30,11 +30,14 @@ from torch import nn
 from labkit import env, models, weights
 from labkit import io as lio
 from labkit.data import augment, sample, dacon_sr, pairing, patch_export, sr
-from labkit.labs.common import Recipe, rank0_first, rank0_makes, reuse_or_make
+from labkit.labs.common import CourseSpec, Recipe, rank0_first, rank0_makes, reuse_or_make
 
-__all__ = ["resolve_pretrained", "make_miniature", "list_pairs", "split_train_val", "export_train_patches",
+__all__ = ["COURSE_CHECKPOINTS", "resolve_pretrained", "make_miniature", "list_pairs", "split_train_val", "export_train_patches",
            "make_augment", "make_train_set", "make_val_arrays", "make_val_subset", "make_model", "make_optimizer", "make_scheduler",
            "build_training"]
+
+#: this lab's course checkpoints (:mod:`labkit.course`), by name
+COURSE_CHECKPOINTS: dict[str, CourseSpec] = {}
 
 
 def resolve_pretrained(choice: Any) -> tuple[Any, str]:

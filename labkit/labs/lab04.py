@@ -28,10 +28,13 @@ from torch import nn
 
 from labkit import distributed, losses, models
 from labkit.data import augment, sample, flare, flare_synth, pairing, patch_export, splitting
-from labkit.labs.common import Recipe, rank0_makes, reuse_or_make
+from labkit.labs.common import CourseSpec, Recipe, rank0_makes, reuse_or_make
 
-__all__ = ["flare_photo_pairs", "fold_count", "split_by_photo", "patch_kwargs", "val_patch_kwargs", "pick_val_patches",
+__all__ = ["COURSE_CHECKPOINTS", "flare_photo_pairs", "fold_count", "split_by_photo", "patch_kwargs", "val_patch_kwargs", "pick_val_patches",
            "make_augment", "make_model", "make_optimizer", "make_scheduler", "make_pixel_loss", "build_training"]
+
+#: this lab's course checkpoints (:mod:`labkit.course`), by name
+COURSE_CHECKPOINTS: dict[str, CourseSpec] = {}
 
 
 def flare_photo_pairs(photos: list, cfg: dict, rng: np.random.Generator) -> tuple[list, list]:

@@ -22,9 +22,12 @@ from torch import nn
 
 from labkit import models
 from labkit.data import augment, sample, noise_blur, pairing, patch_select, sidd
-from labkit.labs.common import Recipe
+from labkit.labs.common import CourseSpec, Recipe
 
-__all__ = ["make_sidd_like", "make_flip_augment", "make_model", "make_optimizer", "build_training"]
+__all__ = ["COURSE_CHECKPOINTS", "make_sidd_like", "make_flip_augment", "make_model", "make_optimizer", "build_training"]
+
+#: this lab's course checkpoints (:mod:`labkit.course`), by name
+COURSE_CHECKPOINTS: dict[str, CourseSpec] = {}
 
 
 def make_sidd_like(photos: list, cfg: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,10 +22,13 @@ from torch import nn
 from labkit import losses, models
 from labkit.data import sample, inpainting
 from labkit.train.gan import GANStep
-from labkit.labs.common import Recipe
+from labkit.labs.common import CourseSpec, Recipe
 
-__all__ = ["concat_condition", "make_photo_train_set", "make_dacon_sets", "make_generator", "make_discriminator",
+__all__ = ["COURSE_CHECKPOINTS", "concat_condition", "make_photo_train_set", "make_dacon_sets", "make_generator", "make_discriminator",
            "make_content_losses", "make_gan_step", "adamw", "make_optimizers", "make_schedulers", "build_training"]
+
+#: this lab's course checkpoints (:mod:`labkit.course`), by name
+COURSE_CHECKPOINTS: dict[str, CourseSpec] = {}
 
 
 def concat_condition(lq: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
