@@ -125,7 +125,8 @@ def cmd_spread_show(args: argparse.Namespace) -> int:
 def cmd_spread_build(args: argparse.Namespace) -> int:
     nb_dir = Path(args.notebooks_dir)
     path = nb_dir / drift.SPREAD_FILE
-    spread = drift.build_spread(nb_dir, Path(args.runs or env.runs_dir() / "spread"), drift.load_spread(nb_dir))
+    spread = drift.build_spread(nb_dir, Path(args.runs or env.runs_dir() / "spread"), drift.load_spread(nb_dir),
+                                fresh=args.fresh)
     path.parent.mkdir(parents=True, exist_ok=True)
     report.write_json_atomic(path, spread)
     for name, entry in spread["notebooks"].items():
@@ -243,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     sm.set_defaults(func=cmd_spread_measure)
     sb = spr_sub.add_parser("build", help="write notebooks/results/spread.json from the measured runs")
     sb.add_argument("--runs", help="folder of the measured runs (default runs/spread/)")
+    sb.add_argument("--fresh", nargs="*", default=[], metavar="NB",
+                    help="notebooks (01, 02_...) whose code changed: drop their previous runs, keep only the ones "
+                         "measured in --runs")
     sb.set_defaults(func=cmd_spread_build)
     ss = spr_sub.add_parser("show", help="print each headline's range across instruction sets and seeds, and its check")
     ss.add_argument("notebook", nargs="*", help="notebooks by number (01) or name; default: all")
@@ -267,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--out", help="output folder (default runs/bench/)")
     be.add_argument("--quick", action="store_true", help="the smallest sizes and one repeat (seconds)")
     be.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    be.add_argument("--section", action="append", choices=["trainer", "inference", "data", "gpu"],
+    be.add_argument("--section", action="append", choices=["trainer", "cpu", "inference", "data", "gpu"],
                     help="run only these sections (repeatable)")
     be.set_defaults(func=cmd_bench)
     ev = sub.add_parser("eval", help="score an SR model on a benchmark folder (PSNR/SSIM on Y, crop = scale)")

@@ -315,12 +315,14 @@ def collect_runs(root: str | os.PathLike) -> dict[str, dict[str, dict[str, Any]]
 
 
 def build_spread(notebooks: str | os.PathLike, runs_root: str | os.PathLike,
-                 previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 previous: Mapping[str, Any] | None = None, fresh: Sequence[str] = ()) -> dict[str, Any]:
     """The spread file's content: every committed notebook's measured runs and derived rules.
 
     Runs come from ``runs_root`` (:func:`collect_runs`) and, for the ones not measured there, from
-    ``previous`` (the file as it was: runs recorded on other machines are kept). ``committed/seed42`` is
-    the committed headline itself.
+    ``previous`` (the file as it was: runs recorded on other machines are kept), except for the notebooks
+    named in ``fresh`` (their code changed: their previous runs measured another notebook and are dropped).
+    ``committed/seed42`` is the committed headline itself. Each notebook records ``native_cpu``: the CPU its
+    ``native`` runs were measured on (the runs of different notebooks may come from different machines).
     """
     previous = previous or {}
     kept = {k: v for k, v in previous.items()
@@ -334,13 +336,20 @@ def build_spread(notebooks: str | os.PathLike, runs_root: str | os.PathLike,
         "notebooks": {},
     }
     measured = collect_runs(runs_root)
+    old_native = previous.get("configs", {}).get(NATIVE, {}).get("cpu")
     for info in sorted(Path(runs_root).glob("*-seed*/machine.json")):
         out["configs"][info.parent.name.rpartition("-seed")[0]] = json.loads(info.read_text(encoding="utf-8"))
+    new_native = out["configs"].get(NATIVE, {}).get("cpu")
+    dropped = {str(name)[:2] for name in fresh}
     for nb in sorted(Path(notebooks).glob("[0-9][0-9]_*.ipynb")):
         committed = committed_headline(nb)
-        runs = {**previous.get("notebooks", {}).get(nb.stem, {}).get("runs", {}), **measured.get(nb.stem, {})}
+        before = {} if nb.stem[:2] in dropped else previous.get("notebooks", {}).get(nb.stem, {})
+        runs = {**before.get("runs", {}), **measured.get(nb.stem, {})}
         runs[f"{COMMITTED}/seed42"] = committed
-        out["notebooks"][nb.stem] = {"runs": dict(sorted(runs.items())), "rules": derive_rules(committed, runs)}
+        native_measured = any(name.startswith(f"{NATIVE}/") for name in measured.get(nb.stem, {}))
+        native_cpu = new_native if native_measured else before.get("native_cpu", old_native)
+        out["notebooks"][nb.stem] = {"runs": dict(sorted(runs.items())), "native_cpu": native_cpu,
+                                     "rules": derive_rules(committed, runs)}
     return out
 
 

@@ -11,7 +11,8 @@ import sys
 import pytest
 import torch
 
-from benchmarks.suite import QUICK, best_times, run_suite, write_results
+from benchmarks import suite
+from benchmarks.suite import QUICK, alternating_ratios, best_times, run_suite, write_results
 from labkit import cli, env
 
 
@@ -22,11 +23,12 @@ def test_best_times_alternates_and_keeps_the_minimum():
 
 
 def test_quick_suite_writes_json_and_markdown(tmp_path):
-    result = run_suite(QUICK, ["trainer", "data", "gpu"])
+    result = run_suite(QUICK, ["trainer", "cpu", "data", "gpu"])
     json_path, md_path = write_results(result, tmp_path)
     data = json.loads(json_path.read_text())
     names = [r["benchmark"] for r in data["results"]]
     assert any(n.startswith("fit vs bare loop") for n in names)
+    assert any("channels_last vs fp32" in n for n in names) and any("bf16 autocast" in n for n in names)
     assert any("padded_patch_predict" in n for n in names)
     for r in data["results"]:
         assert math.isfinite(r["ratio"]) and r["ratio"] > 0
@@ -68,3 +70,23 @@ def test_labkit_bench_works_from_outside_the_checkout(tmp_path):
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "bench" / "bench.json").read_text())
     assert any("padded_patch_predict" in r["benchmark"] for r in data["results"])
+
+
+def test_alternating_ratios_time_both_sides_each_round():
+    import time
+    calls = []
+    ratios = alternating_ratios(lambda: calls.append("a") or time.sleep(0.02), lambda: calls.append("b") or time.sleep(0.01), 3)
+    assert calls == ["a", "b"] * 4    # one untimed call of each, then three rounds
+    assert len(ratios) == 3 and all(1.3 < r < 3.5 for r in ratios)
+
+
+def test_trainer_bench_runs_fit_on_the_bare_loops_device(monkeypatch):
+    """On a CUDA machine fit used to get device=None (CUDA) while the bare loop ran on the CPU."""
+    monkeypatch.setattr(suite.torch.cuda, "is_available", lambda: True)   # what a GPU machine answers
+    monkeypatch.setattr(suite, "bench_device", lambda: torch.device("cpu"))
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, closure=None: None)   # Adam asks CUDA when it is "there"
+    seen = []
+    monkeypatch.setattr(suite, "fit", lambda *a, **k: seen.append(k["device"]))   # records where fit would train
+    (row,) = suite.bench_trainer(QUICK, 1)
+    assert seen and all(d is not None and torch.device(d) == torch.device("cpu") for d in seen)
+    assert row["device"] == "cpu" and "round_spread" in row

@@ -281,3 +281,23 @@ def test_spread_build_from_measured_runs(tmp_path, capsys):
     shown = capsys.readouterr().out
     assert f"| A PSNR (dB) | 0.0100 | 0.4000 | ± {max(0.02, drift.MARGIN * 0.01):g} |" in shown
     assert "| train time (s) | 6.00 | 6.00 | not compared (a time) |" in shown
+
+
+def test_spread_build_fresh_drops_a_changed_notebooks_old_runs_and_names_its_native_cpu(tmp_path):
+    nb_dir, runs = tmp_path / "notebooks", tmp_path / "spread"
+    nb_dir.mkdir()
+    for stem in ("01_demo", "02_other"):
+        cell = {"cell_type": "code", "source": "", "metadata": {}, "execution_count": 1,
+                "outputs": [{"output_type": "stream", "name": "stdout",
+                             "text": [report.HEADLINE_PREFIX + json.dumps({"A PSNR (dB)": 30.0}) + "\n"]}]}
+        (nb_dir / f"{stem}.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    old_run = {"A PSNR (dB)": 10.0}   # measured before the notebooks changed, on another machine
+    previous = {"configs": {"native": {"cpu": "old cpu"}},
+                "notebooks": {stem: {"runs": {"native/seed0": old_run, "xeon/seed42": old_run}} for stem in ("01_demo", "02_other")}}
+    report.save_metrics(runs / "native-seed1" / "01_demo", notebook="01_demo", profile="smoke", title="t",
+                        headline={"A PSNR (dB)": 30.1}, echo=False)
+    (runs / "native-seed1" / "machine.json").write_text(json.dumps({"cpu": "new cpu", "env": {}}))
+    spread = drift.build_spread(nb_dir, runs, previous, fresh=["01"])
+    demo, other = spread["notebooks"]["01_demo"], spread["notebooks"]["02_other"]
+    assert set(demo["runs"]) == {"native/seed1", "committed/seed42"} and demo["native_cpu"] == "new cpu"
+    assert set(other["runs"]) == {"native/seed0", "xeon/seed42", "committed/seed42"} and other["native_cpu"] == "old cpu"
