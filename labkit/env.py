@@ -154,11 +154,16 @@ def seed_worker(worker_id: int) -> None:
 
 
 def amp_dtype(device: torch.device | str) -> torch.dtype | None:
-    """The autocast dtype for ``device``: bf16 on CUDA cards that support it, else fp16; None on CPU/MPS."""
+    """The autocast dtype for ``device``: bf16 on CUDA cards with native bf16 (compute capability 8.0 and up:
+    A100, H100, RTX 30xx/40xx), fp16 (with a GradScaler in training) on older ones (T4, V100); None on CPU/MPS.
+
+    ``torch.cuda.is_bf16_supported()`` alone answers True below 8.0 too (its default counts emulation), where
+    cuDNN has no bf16 convolutions: hence ``including_emulation=False``.
+    """
     dev = torch.device(device)
     if dev.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
 
 
 @contextlib.contextmanager

@@ -15,8 +15,12 @@ Mechanism: the notebook is run from a temporary copy with one extra last cell th
 ``History`` objects in the kernel (also inside dicts such as ``histories``) and writes the numbers
 above to ``$LABKIT_GPU_STATS``; the course notebooks themselves are unchanged.
 
-Exit status: 0 when every lab ran with finite losses (or, without CUDA, after a skip notice);
-1 if any lab failed or produced a NaN / inf loss.
+Each check runs into a new folder ``<out>/run-<UTC time>/`` (the notebooks checkpoint with ``resume=True``:
+a folder kept from an earlier check would hand back its finished runs instead of training), and writes
+``gpu_check.json`` there and in ``<out>``. A History that several names point at counts once.
+
+Exit status: 0 when every lab ran with finite losses (or, without CUDA, after a skip notice; with
+``--require-cuda``, 1 there); 1 if any lab failed or produced a NaN / inf loss.
 """
 
 from __future__ import annotations
@@ -41,15 +45,16 @@ STATS_CELL = '''
 import json, math, os, torch
 from labkit.train import History
 def _histories(ns):
+    seen = set()   # one training, however many names point at its History (e.g. a leftover `h`)
     for k, v in list(ns.items()):
         if k.startswith("_"):
             continue
-        if isinstance(v, History):
-            yield k, v
-        elif isinstance(v, dict):
-            for k2, v2 in v.items():
-                if isinstance(v2, History):
-                    yield f"{k}[{k2}]", v2
+        found = [(k, v)] if isinstance(v, History) else (
+            [(f"{k}[{k2}]", v2) for k2, v2 in v.items() if isinstance(v2, History)] if isinstance(v, dict) else [])
+        for name, h in found:
+            if id(h) not in seen:
+                seen.add(id(h))
+                yield name, h
 _runs = {}
 for _name, _h in dict(_histories(globals())).items():
     _loss = [r.get("train_loss") for r in _h.epochs]
@@ -92,6 +97,19 @@ def make_data(root: Path) -> dict[str, dict[str, Any]]:
     }
 
 
+def fresh_run_folder(out_root: Path) -> Path:
+    """A new, empty ``<out_root>/run-<UTC time>[-N]/`` for one check (created)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for n in range(1000):
+        folder = out_root / (f"run-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free run folder under {out_root}")
+
+
 def check_lab(nb: Path, params: dict[str, Any], out_root: Path, work: Path) -> dict[str, Any]:
     """Run one notebook (a copy with :data:`STATS_CELL` appended); its record for the JSON."""
     source = json.loads(nb.read_text(encoding="utf-8"))
@@ -129,16 +147,19 @@ def add_gpu_check_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``gpu-check`` options (``--steps``, ``--labs``, ``--out``), on this module's parser and the CLI's."""
     parser.add_argument("--steps", type=int, default=200, help="max_steps per training run (default 200)")
     parser.add_argument("--labs", nargs="*", default=["01", "02", "03", "04", "05", "06"], help="labs to run")
-    parser.add_argument("--out", help="output folder (default runs/gpu_check/); the JSON is gpu_check.json there")
+    parser.add_argument("--out", help="output folder (default runs/gpu_check/); each check runs into a new "
+                                      "run-<time>/ there; the JSON is gpu_check.json in both")
+    parser.add_argument("--require-cuda", action="store_true",
+                        help="exit 1 (not 0) when torch sees no CUDA device (for CI-like use on a GPU machine)")
 
 
 def run_gpu_check(args: argparse.Namespace) -> int:
     """Run the check (``args``: ``steps``, ``labs``, ``out``); the exit status (see the module docstring)."""
     if not torch.cuda.is_available():
         print(SKIP_NOTICE)
-        return 0
+        return 1 if getattr(args, "require_cuda", False) else 0
     out_root = Path(args.out) if args.out else env.runs_dir() / "gpu_check"
-    out_root.mkdir(parents=True, exist_ok=True)
+    run_root = fresh_run_folder(out_root)
     notebooks = runner.select_notebooks(args.labs, runner.discover_notebooks())
     results: dict[str, Any] = {"steps": args.steps, "labs": {}}
     start = time.perf_counter()
@@ -149,14 +170,16 @@ def run_gpu_check(args: argparse.Namespace) -> int:
             p = {**params[lab], "max_steps": args.steps}
             p = parameters.check_run_parameters([nb], {k: v for k, v in p.items()   # 01 trains nothing: no max_steps
                                                        if k in parameters.declared_parameters(nb)})[nb]
-            rec = check_lab(nb, p, out_root, Path(tmp))
+            rec = check_lab(nb, p, run_root, Path(tmp))
             results["labs"][nb.stem] = rec
             print(f"{nb.stem}: {rec['status']} in {rec['seconds']} s, {rec.get('steps_per_s')} steps/s, "
                   f"peak {rec.get('peak_mem_gb')} GiB, NaN: {rec.get('nan')}" + (f"\n  {rec['error']}" if "error" in rec else ""),
                   flush=True)
     results["seconds"] = round(time.perf_counter() - start, 1)
+    results["run_folder"] = str(run_root)
     bad = [k for k, r in results["labs"].items() if r["status"] != "ok" or r.get("nan")]
     results["ok"] = not bad
+    report.write_json_atomic(run_root / "gpu_check.json", results)
     path = report.write_json_atomic(out_root / "gpu_check.json", results)
     print(f"written: {path} ({results['seconds']} s)" + (f"; FAILED: {bad}" if bad else "; all labs ok"))
     return 1 if bad else 0

@@ -67,3 +67,16 @@ def test_progress_bar_is_plain_text_when_asked(monkeypatch):
     assert env.progress_bar() is tqdm.auto.tqdm
     monkeypatch.delenv("LABKIT_PROGRESS")
     assert env.progress_bar() is tqdm.auto.tqdm
+
+
+@pytest.mark.parametrize("card, capability, expected", [
+    ("T4", (7, 5), torch.float16), ("V100", (7, 0), torch.float16),
+    ("A100", (8, 0), torch.bfloat16), ("H100", (9, 0), torch.bfloat16)])
+def test_amp_dtype_is_bf16_only_where_the_card_has_it_natively(monkeypatch, card, capability, expected):
+    """torch.cuda.is_bf16_supported() answers True on a T4 or V100 by default (emulation counted): cuDNN has no
+    bf16 convolutions there, so those cards must get fp16 + GradScaler. The fake answers as torch 2.14 does."""
+    def is_bf16_supported(including_emulation: bool = True) -> bool:
+        return capability >= (8, 0) or including_emulation
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    assert env.amp_dtype("cuda") == expected, card
+    assert env.amp_dtype("cpu") is None and env.amp_dtype("mps") is None

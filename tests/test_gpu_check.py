@@ -44,3 +44,48 @@ def test_gpu_check_data_layouts_build_on_cpu(tmp_path):
     for lab, p in params.items():
         assert Path(p["data_root"]).exists(), lab
     assert Path(params["03"]["pretrained"]).is_file() and Path(params["05"]["gopro_root"]).is_dir()
+
+
+def test_gpu_check_stats_cell_counts_an_aliased_history_once(tmp_path, monkeypatch):
+    """Notebook 02 leaves `h` pointing at the SRGAN History also kept in `histories`: one training, counted once."""
+    from labkit.train import History
+
+    monkeypatch.setenv("LABKIT_GPU_STATS", str(tmp_path / "s.json"))
+    srgan = History(epochs=[{"epoch": 1, "step": 10, "train_loss": 0.5, "seconds": 3.0}])
+    ns = {"histories": {"srgan": srgan, "edsr": History(epochs=[{"epoch": 1, "step": 10, "train_loss": 0.4, "seconds": 3.0}])},
+          "h": srgan, "curves": srgan}
+    exec(gpucheck.STATS_CELL, ns)
+    import json
+    runs = json.loads((tmp_path / "s.json").read_text())["runs"]
+    assert len(runs) == 2 and sum(r["steps"] for r in runs.values()) == 20
+
+
+def test_gpu_check_twice_into_one_folder_trains_twice(tmp_path, monkeypatch):
+    """Each check gets a new run folder: a second check with the same --steps must not find the first's checkpoints."""
+    import argparse
+
+    monkeypatch.setattr(gpucheck.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(gpucheck, "make_data", lambda root: {f"0{i}": {} for i in range(1, 7)})
+    folders = []
+
+    def fake_run(copy, out_root, profile, params, progress):
+        folders.append(Path(out_root))
+        assert not any(Path(out_root).glob("*/last.pth")), "a fresh check must find no checkpoints"
+        (Path(out_root) / copy.stem).mkdir(parents=True, exist_ok=True)
+        (Path(out_root) / copy.stem / "last.pth").write_bytes(b"x")   # what a finished training leaves
+        Path(os.environ["LABKIT_GPU_STATS"]).write_text('{"runs": {}, "peak_mem_gb": 0.0, "device": "fake"}')
+        return argparse.Namespace(status="ok", seconds=1.0, error=None)
+
+    monkeypatch.setattr(gpucheck.runner, "run_notebook", fake_run)
+    args = argparse.Namespace(steps=5, labs=["04"], out=str(tmp_path / "gc"), require_cuda=False)
+    assert gpucheck.run_gpu_check(args) == 0
+    assert gpucheck.run_gpu_check(args) == 0
+    assert len(folders) == 2 and folders[0] != folders[1]
+    assert (tmp_path / "gc" / "gpu_check.json").is_file() and (folders[1] / "gpu_check.json").is_file()
+
+
+def test_gpu_check_require_cuda_fails_without_a_visible_gpu(tmp_path, capsys):
+    import argparse
+    args = argparse.Namespace(steps=5, labs=["04"], out=str(tmp_path / "gc"), require_cuda=True)
+    assert gpucheck.run_gpu_check(args) == 1
+    assert gpucheck.SKIP_NOTICE in capsys.readouterr().out

@@ -277,3 +277,20 @@ def test_history_roundtrip_best_and_plot(tmp_path):
     ax = h.plot()
     assert len(ax.figure.axes) == 2  # the PSNR twin axis
     assert math.isclose(ax.lines[0].get_ydata()[1], 0.2)
+
+
+def test_the_epoch_loss_sum_has_no_float64_on_apple_gpus(monkeypatch):
+    """MPS has no float64: the per-step loss kept for the epoch mean is float32 there, float64 elsewhere."""
+    from labkit.train import supervised
+    assert supervised.loss_sum_dtype(torch.device("mps")) == torch.float32
+    assert supervised.loss_sum_dtype("cpu") == supervised.loss_sum_dtype("cuda") == torch.float64
+
+    def no_float64(self, *a, **k):
+        raise TypeError("Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support float64")
+    monkeypatch.setattr(supervised, "loss_sum_dtype", lambda device: torch.float32)   # what MPS gets
+    monkeypatch.setattr(torch.Tensor, "double", no_float64)                          # what MPS does with float64
+    data = [(torch.rand(3, 8, 8), torch.rand(3, 8, 8)) for _ in range(4)]
+    net = nn.Conv2d(3, 3, 3, padding=1)
+    history = fit(net, data, loss=nn.L1Loss(), optimizer=torch.optim.SGD(net.parameters(), lr=0.1), epochs=1,
+                  batch_size=2, device="cpu", progress=False, log=None)
+    assert math.isfinite(history.epochs[-1]["train_loss"])

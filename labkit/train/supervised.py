@@ -37,6 +37,12 @@ CHECKPOINT_FORMAT = "labkit.fit/1"
 MONITORS = ("val_psnr", "val_loss", "train_loss")
 
 
+
+def loss_sum_dtype(device: torch.device | str) -> torch.dtype:
+    """The dtype an epoch's loss sum is kept in on ``device`` until it is read: float64 (exact per-sample means),
+    except on Apple GPUs (MPS), which have no float64 (float32 there)."""
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64
+
 class SupervisedUpdate(Update):
     """One supervised step: ``loss(model(lq), gt)`` summed over the outputs, backward, optimizer.
 
@@ -98,7 +104,7 @@ class SupervisedUpdate(Update):
             self._ema_update()
         if self.step_per_batch:
             self.scheduler.step()
-        return {"train_loss": loss.detach().double()}, x.shape[0]
+        return {"train_loss": loss.detach().to(loss_sum_dtype(device))}, x.shape[0]
 
     @torch.no_grad()
     def _ema_update(self) -> None:
