@@ -412,6 +412,39 @@ def bench_data(cfg: dict, repeats: int) -> list[dict]:
     return rows
 
 
+#: the GPU section's variants: (bf16 autocast, channels_last, torch.compile)
+GPU_VARIANTS = {"fp32": (False, False, False), "bf16": (True, False, False),
+                "bf16+channels_last": (True, True, False), "bf16+channels_last+compile": (True, True, True)}
+
+
+def peak_memory_mb(run: Callable[[], Any], cuda: Any = torch.cuda) -> float:
+    """Peak CUDA memory (MiB) while ``run()`` runs: the allocator's peak is reset first, so earlier models'
+    peaks do not count (``cuda``: the ``torch.cuda`` module, or a stand-in in tests)."""
+    cuda.synchronize()
+    cuda.reset_peak_memory_stats()
+    run()
+    cuda.synchronize()
+    return cuda.max_memory_allocated() / 2**20
+
+
+def gpu_variant_rows(name: str, seconds: dict[str, float], peaks: dict[str, float], errors: dict[str, str],
+                     c: dict) -> list[dict]:
+    """One row per variant of model ``name``: steps/s ratio to fp32 and its own peak memory; a failed variant
+    (e.g. out of memory in fp32) is a row with its error, and the others still get theirs (vs fp32 when it ran)."""
+    rows, base = [], seconds.get("fp32")
+    for label in GPU_VARIANTS:
+        if label in errors or label not in seconds:
+            rows.append(_row("gpu", f"{name}: {label}", float("nan"), "steps/s vs fp32", "> 1", None,
+                             error=errors.get(label, "not run")))
+            continue
+        ratio = base / seconds[label] if base else float("nan")
+        rows.append(_row("gpu", f"{name}: {label} vs fp32", ratio, "steps/s ratio to fp32", "> 1 (bf16)",
+                         None if label == "fp32" or not base else ratio > 1,
+                         steps_per_s=round(c["steps"] / seconds[label], 2), peak_mb=round(peaks[label], 1),
+                         batch=c["batch_size"], gt_size=c["gt_size"]))
+    return rows
+
+
 def bench_gpu(cfg: dict, repeats: int) -> tuple[list[dict], str | None]:
     """Training steps/s on CUDA: fp32 vs bf16 autocast vs bf16 + channels_last (+ torch.compile)."""
     if not torch.cuda.is_available():
@@ -450,23 +483,18 @@ def bench_gpu(cfg: dict, repeats: int) -> tuple[list[dict], str | None]:
                 torch.cuda.synchronize()
             return timed
 
-        variants = {"fp32": (False, False, False), "bf16": (True, False, False),
-                    "bf16+channels_last": (True, True, False), "bf16+channels_last+compile": (True, True, True)}
-        fns = {}
-        for label, args in variants.items():
+        fns, peaks, errors = {}, {}, {}
+        for label, args in GPU_VARIANTS.items():   # one variant alive at a time: its own peak memory
             try:
-                fns[label] = variant(*args)
-            except Exception as e:  # torch.compile is not available everywhere
-                rows.append(_row("gpu", f"{name}: {label}", float("nan"), "steps/s vs fp32", "> 1", None,
-                                 error=f"{type(e).__name__}: {str(e)[:120]}"))
-        t = best_times(fns, repeats)
-        for label in fns:
-            rows.append(_row("gpu", f"{name}: {label} vs fp32", t["fp32"] / t[label], "steps/s ratio to fp32",
-                             "> 1 (bf16)", None if label == "fp32" else t["fp32"] / t[label] > 1,
-                             steps_per_s=round(c["steps"] / t[label], 2), batch=c["batch_size"],
-                             gt_size=c["gt_size"]))
-        peak = torch.cuda.max_memory_allocated() / 2**20
-        rows[-1]["peak_mb_all_variants"] = round(peak, 1)
+                timed = variant(*args)
+                peaks[label] = peak_memory_mb(timed)
+                fns[label] = best_times({label: timed}, repeats, warmup=False)[label]
+            except Exception as e:  # out of memory, or torch.compile not available here
+                errors[label] = f"{type(e).__name__}: {str(e)[:120]}"
+            finally:
+                timed = None
+                torch.cuda.empty_cache()
+        rows += gpu_variant_rows(name, fns, peaks, errors, c)
     return rows, None
 
 

@@ -7,12 +7,14 @@ helpers only answer "am I distributed, which rank am I" and wrap the few collect
 :func:`labkit.train.fit` and :func:`labkit.train.fit_gan` need. Every helper is a no-op (or returns
 its input) in a single process, so the same code runs with and without ``torchrun``.
 
-Backend: NCCL on CUDA, gloo on CPU. Source: PyTorch "Writing distributed applications" and
+Backend: NCCL when the run trains on CUDA, gloo otherwise (``-p device=cpu`` on a GPU machine too); the
+collectives wait up to :data:`DEFAULT_TIMEOUT_MIN` minutes. Source: PyTorch "Writing distributed applications" and
 ``torchrun`` documentation (env:// initialisation).
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 from typing import Any
 
@@ -20,7 +22,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["all_reduce_mean", "all_reduce_sum", "average_gradients", "barrier", "broadcast_buffers",
+__all__ = ["DEFAULT_TIMEOUT_MIN", "backend_for", "all_reduce_mean", "all_reduce_sum", "average_gradients", "barrier",
+           "broadcast_buffers",
            "broadcast_object", "device_for_rank", "gather_objects", "init_from_env", "is_distributed",
            "is_main", "local_rank", "rank", "world_size"]
 
@@ -50,15 +53,32 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def init_from_env(backend: str | None = None) -> bool:
+#: minutes a collective may wait (``LABKIT_DDP_TIMEOUT_MIN`` overrides): NCCL's 10-minute default can trip while
+#: rank 0 alone validates a large full-profile set and the other ranks wait at the next barrier
+DEFAULT_TIMEOUT_MIN = 60
+
+
+def backend_for(device: str | torch.device | None = None) -> str:
+    """``'nccl'`` when the run trains on CUDA (``device`` ``None``/``"auto"`` with CUDA present, or a CUDA device),
+    else ``'gloo'`` (e.g. ``-p device=cpu`` on a GPU machine)."""
+    if device is None or device == "auto":
+        return "nccl" if torch.cuda.is_available() else "gloo"
+    return "nccl" if torch.device(device).type == "cuda" else "gloo"
+
+
+def init_from_env(backend: str | None = None, device: str | torch.device | None = None,
+                  timeout_min: float | None = None) -> bool:
     """Join the process group described by torchrun's environment variables, if there is one.
 
     Does nothing (returns False) when ``WORLD_SIZE`` is unset or 1; returns True when a group with
     several processes is (now) initialised. Already initialised: returns :func:`is_distributed`.
 
     Args:
-        backend: ``'nccl'`` / ``'gloo'``; None picks NCCL when CUDA is available, else gloo.
-            With CUDA the process's device is set to ``cuda:$LOCAL_RANK``.
+        backend: ``'nccl'`` / ``'gloo'``; None: :func:`backend_for` ``device``.
+            With NCCL the process's device is set to ``cuda:$LOCAL_RANK``.
+        device: the run's device argument (``"auto"``, ``"cpu"``, ``"cuda"``...), for the backend.
+        timeout_min: the collectives' timeout in minutes (default ``$LABKIT_DDP_TIMEOUT_MIN`` or
+            :data:`DEFAULT_TIMEOUT_MIN`).
 
     Raises:
         ValueError: ``WORLD_SIZE`` > 1 but ``RANK`` or ``MASTER_ADDR`` / ``MASTER_PORT`` missing
@@ -73,10 +93,11 @@ def init_from_env(backend: str | None = None) -> bool:
             raise ValueError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} but ${name} is not set; "
                              "start distributed runs with torchrun")
     if backend is None:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        backend = backend_for(device)
     if backend == "nccl":
         torch.cuda.set_device(local_rank())
-    dist.init_process_group(backend=backend, init_method="env://")
+    minutes = float(timeout_min or os.environ.get("LABKIT_DDP_TIMEOUT_MIN") or DEFAULT_TIMEOUT_MIN)
+    dist.init_process_group(backend=backend, init_method="env://", timeout=datetime.timedelta(minutes=minutes))
     return is_distributed()
 
 

@@ -90,3 +90,46 @@ def test_trainer_bench_runs_fit_on_the_bare_loops_device(monkeypatch):
     (row,) = suite.bench_trainer(QUICK, 1)
     assert seen and all(d is not None and torch.device(d) == torch.device("cpu") for d in seen)
     assert row["device"] == "cpu" and "round_spread" in row
+
+
+class _FakeCuda:
+    """A stand-in for torch.cuda's memory counters: allocations accumulate, the peak resets to what is held."""
+
+    def __init__(self):
+        self.held, self.peak = 0, 0
+
+    def alloc(self, n):
+        self.held += n
+        self.peak = max(self.peak, self.held)
+
+    def synchronize(self):
+        pass
+
+    def reset_peak_memory_stats(self):
+        self.peak = self.held
+
+    def max_memory_allocated(self):
+        return self.peak
+
+
+def test_gpu_peak_memory_is_each_variants_own():
+    """Measured one after the other, a small variant after a big one reports its own peak, not the big one's."""
+    cuda = _FakeCuda()
+
+    def big():
+        cuda.alloc(512 * 2**20)
+        cuda.held -= 512 * 2**20          # freed when the variant is dropped
+    assert suite.peak_memory_mb(big, cuda) == 512
+    assert suite.peak_memory_mb(lambda: cuda.alloc(64 * 2**20), cuda) == 64
+
+
+def test_a_failed_gpu_variant_is_reported_and_the_others_kept():
+    c = QUICK["gpu"]
+    rows = suite.gpu_variant_rows("rrdb", {"bf16": 1.0, "bf16+channels_last": 0.5}, {"bf16": 10.0, "bf16+channels_last": 9.0},
+                                  {"fp32": "OutOfMemoryError: CUDA out of memory"}, c)
+    by = {r["benchmark"]: r for r in rows}
+    assert "OutOfMemoryError" in by["rrdb: fp32"]["error"]
+    assert by["rrdb: bf16 vs fp32"]["peak_mb"] == 10.0 and by["rrdb: bf16+channels_last vs fp32"]["steps_per_s"] > 0
+    assert by["rrdb: bf16+channels_last+compile"]["error"] == "not run"
+    ok = suite.gpu_variant_rows("rrdb", {k: 1.0 for k in suite.GPU_VARIANTS}, {k: 1.0 for k in suite.GPU_VARIANTS}, {}, c)
+    assert [r["ratio"] for r in ok] == [1.0] * 4

@@ -125,6 +125,23 @@ def test_single_process_helpers_are_no_ops(monkeypatch):
         distributed.init_from_env()
 
 
+def test_backend_follows_the_runs_device_and_waits_long_enough(monkeypatch):
+    """-p device=cpu on a GPU machine trains on the CPU: gloo, not NCCL; the timeout outlasts rank 0's validation."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)   # a GPU machine
+    assert distributed.backend_for("cpu") == "gloo" and distributed.backend_for(torch.device("cpu")) == "gloo"
+    assert distributed.backend_for("auto") == distributed.backend_for(None) == distributed.backend_for("cuda") == "nccl"
+    calls = []
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: calls.append({"set_device": i}))
+    for name, value in (("WORLD_SIZE", "2"), ("RANK", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("LABKIT_DDP_TIMEOUT_MIN", raising=False)
+    distributed.init_from_env(device="cpu")
+    (kw,) = calls
+    assert kw["backend"] == "gloo" and kw["timeout"].total_seconds() >= 30 * 60
+
+
 def test_torchrun_two_processes_run_lab_02_from_the_cli(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",

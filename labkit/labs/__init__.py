@@ -185,7 +185,7 @@ def train_lab(nb: str, profile: str = "smoke", overrides: dict[str, Any] | None 
     key = lab_key(nb)
     cfg, opts = split_overrides(key, profile, overrides or {})
     out_dir = Path(out) if out else default_out_dir(key, profile, overrides)
-    started = distributed.init_from_env()
+    started = distributed.init_from_env(device=opts["device"])
     try:
         env.seed_everything(opts["seed"])  # the same initial weights on every rank
         if distributed.is_main():

@@ -275,7 +275,7 @@ class Session:
         self.epochs, self.steps, self.resume, self.seed = epochs, steps, resume, seed
         self.epoch = 0  # finished epochs
         self.step = 0   # updates
-        self.ddp = distributed.init_from_env()
+        self.ddp = distributed.init_from_env(device=device)
         self.main = distributed.is_main()
         self.log: Log = (log or _silent) if self.main else _silent
         self.progress = progress and self.main
