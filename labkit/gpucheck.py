@@ -7,7 +7,9 @@ autocast where the lab trains with AMP), and records per lab, in one JSON:
 
 - ``status`` ("ok" / "failed" with the failing cell), ``seconds`` (wall time of the notebook);
 - ``steps_per_s``: optimizer steps / training seconds, summed over every training run of the lab
-  (from its :class:`labkit.train.History` rows: ``step`` and ``seconds`` per epoch);
+  (from its :class:`labkit.train.History` rows: ``step`` and ``seconds`` per epoch, which include the
+  epoch's validation and checkpoint writes), under the settings in ``settings`` (deterministic kernels
+  unless ``LABKIT_DETERMINISTIC=0``, the notebooks' ``num_workers``);
 - ``peak_mem_gb``: ``torch.cuda.max_memory_allocated()`` of the notebook's kernel, in GiB;
 - ``first_losses``: the first ``train_loss`` values of each training run; ``nan``: any non-finite one.
 
@@ -161,7 +163,10 @@ def run_gpu_check(args: argparse.Namespace) -> int:
     out_root = Path(args.out) if args.out else env.runs_dir() / "gpu_check"
     run_root = fresh_run_folder(out_root)
     notebooks = runner.select_notebooks(args.labs, runner.discover_notebooks())
-    results: dict[str, Any] = {"steps": args.steps, "labs": {}}
+    results: dict[str, Any] = {"steps": args.steps, "labs": {}, "settings": {
+        "deterministic": os.environ.get("LABKIT_DETERMINISTIC", "1") not in ("0", ""),
+        "num_workers": "the notebooks' (0: data loading in the training process)",
+        "steps_per_s": "optimizer steps / epoch seconds (validation and checkpoint writes included)"}}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="labkit_gpu_check_") as tmp:
         params = make_data(Path(tmp) / "data")
