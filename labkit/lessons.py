@@ -99,7 +99,9 @@ class Lessons:
             digits: decimals printed.
 
         Returns:
-            True when the lesson is stated (its sign held in every measured run and in this one).
+            True when the lesson is stated (its sign held in every measured run and in this one). A comparison
+            the spread file has not measured yet (new keys) prints this run's sign as "this run alone", is not
+            stated and asserts nothing: the spread measurement itself runs the notebook with other seeds.
 
         Raises:
             ValueError: ``expect`` is not ``">"`` or ``"<"``.
@@ -110,14 +112,17 @@ class Lessons:
         sign = 1.0 if expect == ">" else -1.0
         runs = self.measured_runs(minuend, subtrahend)
         values = list(runs.values())
-        held = all(sign * v > 0 for v in values)
+        held = bool(values) and all(sign * v > 0 for v in values)   # no measured run: nothing held yet
         here = sign * this_run > 0
         spread_text = (f"{_fmt(min(values), digits)} to {_fmt(max(values), digits)} {unit} over {len(values)} "
                        f"other measured run{'s' if len(values) != 1 else ''} (seeds, instruction sets)"
                        if values else "not yet measured over seeds")
         print(f"{what}: {_fmt(this_run, digits)} {unit} in this run; {spread_text}")
         stated = held and here
-        if stated:
+        if not values:   # a new comparison, before `labkit spread measure` ran it with other seeds
+            print(f"  -> this run alone: {says}" if here else
+                  f"  -> this run alone shows the opposite sign: {otherwise or 'no effect at this scale'}")
+        elif stated:
             print(f"  -> {says}")
         elif held:
             print(f"  -> NOT in this run, although it held in every measured run: {says}")
@@ -126,7 +131,7 @@ class Lessons:
             zero = bool(values) and all(v == 0 for v in values)
             signs = ("exactly zero in every measured run" if zero
                      else "the opposite sign in every measured run" if opposite
-                     else "the sign changes between runs" if values else "this run alone")
+                     else "the sign changes between runs")
             print(f"  -> {otherwise or 'no effect at this scale'} ({signs})")
         self.stated.append({"what": what, "this_run": this_run, "runs": runs, "stated": stated})
         if self.check and held and not here:

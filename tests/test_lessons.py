@@ -44,6 +44,18 @@ def test_a_lesson_whose_sign_changed_between_runs_says_no_effect_and_asserts_not
     assert "(exactly zero in every measured run)" in capsys.readouterr().out
 
 
+def test_a_comparison_not_yet_measured_over_seeds_is_this_runs_alone_and_asserts_nothing(capsys):
+    """New headline keys: the spread measurement itself runs the notebook with seeds 0 and 1, so an unmeasured
+    comparison must not fail a seed whose sign differs (it used to count "no run" as "held in every run")."""
+    lesson = lessons.Lessons(NB, check=True, spread=_spread(0.5))   # only this notebook's own committed run
+    assert not lesson.effect("A minus B", "A (dB)", "B (dB)", this_run=-0.3, expect=">", says="A beats B",
+                             otherwise="B holds its own")
+    out = capsys.readouterr().out
+    assert "not yet measured over seeds" in out and "this run alone shows the opposite sign: B holds its own" in out
+    assert not lesson.effect("A minus B", "A (dB)", "B (dB)", this_run=0.3, expect=">", says="A beats B")
+    assert "-> this run alone: A beats B" in capsys.readouterr().out
+
+
 def test_an_unchecked_run_prints_the_lesson_but_does_not_assert(capsys):
     assert lessons.checked("smoke", None) and not lessons.checked("smoke", 2) and not lessons.checked("full")
     assert not lessons.checked("smoke", None, "data/DIV2K") and not lessons.checked("smoke", lr=1e-3)
