@@ -421,3 +421,51 @@ def histogram_similarity(img1: Any, img2: Any, *, bins: int = 256) -> float:
     return float(np.mean(scores))
 
 
+
+
+# --- lab 03 (issue 20) ---
+
+def seam_error(pred: Any, ref: Any, rows: list[int] | tuple[int, ...], cols: list[int] | tuple[int, ...], *,
+               band: int = 4) -> dict[str, float]:
+    """The error at tile borders beside the error inside the tiles: what stitching tiles costs.
+
+    ``border`` is the mean absolute error (all channels, 8-bit levels) over the pixels within ``band`` pixels of
+    an interior tile border (a row in ``rows`` or a column in ``cols``: the first row / column of a tile, in the
+    images' pixels); ``interior`` the same over every other pixel; ``seam = border - interior`` (0: the borders
+    are no worse than the rest; a tiling whose tiles disagree where they meet gives a positive seam). The outer
+    ``band`` pixels of the image are left out of both (every method errs more at the image's own edge).
+
+    Args:
+        pred, ref: HWC (or HW) images of the same shape, float in [0, 1] or uint8 (see :func:`psnr`).
+        rows, cols: positions of the interior borders, ``0 < p < H`` (rows) and ``0 < p < W`` (cols).
+        band: half-width of the border strip in pixels (>= 1); a border at ``p`` covers ``p - band .. p + band - 1``.
+
+    Returns:
+        ``{"border": ..., "interior": ..., "seam": ...}`` in 8-bit levels.
+
+    Raises:
+        ValueError: shapes differ, ``band < 1``, a border outside the image, or no border / interior pixels left.
+
+    Source: this course (lab 03, write-up 000's overlapping test patches "to remove border artifacts").
+    """
+    a, b = _prepare(pred, ref, 0, False)
+    if band < 1:
+        raise ValueError(f"band must be >= 1, got {band}")
+    h, w = a.shape[1:3]
+    for name, ps, n in (("rows", rows, h), ("cols", cols, w)):
+        bad = [p for p in ps if not 0 < int(p) < n]
+        if bad:
+            raise ValueError(f"{name} {bad} are not interior borders of an image of {h}x{w}")
+    near = np.zeros((h, w), dtype=bool)
+    for p in rows:
+        near[max(0, int(p) - band):int(p) + band, :] = True
+    for p in cols:
+        near[:, max(0, int(p) - band):int(p) + band] = True
+    inside = np.zeros((h, w), dtype=bool)
+    inside[band:h - band, band:w - band] = True
+    err = np.abs(a - b).mean(axis=(0, -1))   # (N, H, W, C) levels -> (H, W)
+    border, interior = near & inside, ~near & inside
+    if not border.any() or not interior.any():
+        raise ValueError(f"no {'border' if not border.any() else 'interior'} pixels left with band={band} on {h}x{w}")
+    e_border, e_interior = float(err[border].mean()), float(err[interior].mean())
+    return {"border": e_border, "interior": e_interior, "seam": e_border - e_interior}

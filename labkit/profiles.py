@@ -81,7 +81,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # batch 16, 1200 steps, the last weights kept: measured +0.8 dB PSNR-Y / +0.4 dB RGB over bicubic on the held-out
     # photos for seed 0), then fine-tuned with the
     # recipe; ``scratch``: a control runs the recipe from random weights for as many steps as both stages.
+    # The pretraining ships as the course checkpoint ``03_rrdb_pretrain`` (``labkit course build 03_rrdb_pretrain``,
+    # i.e. ``labkit train 03 -p net=pretrain``), which the smoke notebook loads instead of pretraining.
     # ``finetune_steps`` caps the fine-tuning of the official 16.7M-parameter model in smoke (a CPU).
+    # ``patches``: 'grid' (000's 16 non-overlapping patches per pair) or 'random' (as many random crops, the control).
     "03": {
         "smoke": dict(scale=4, hr_size=256, crops_per_side=3, grid=4, val_names=("rocket",), val_fraction=0.0,
                       pretrained="auto", model=dict(num_feat=24, num_block=2, num_grow_ch=12),
@@ -89,12 +92,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                       scratch=True,
                       batch_size=4, lr=1e-4, betas=(0.9, 0.99), epochs=7, lr_step=3, lr_gamma=0.5,
                       patience=2, loss={"l1": 2.0, "l2": 1.0}, finetune_steps=20,
-                      test_grid=4, augment_p=0.5),
+                      test_grid=4, augment_p=0.5, patches="grid"),
         "full": dict(scale=4, hr_size=None, crops_per_side=None, grid=4, val_names=(), val_fraction=0.05,
                      pretrained="rrdb_psnr_x4", model=None, pretrain=None, scratch=False,
                      batch_size=4, lr=1e-4, betas=(0.9, 0.99), epochs=7, lr_step=3, lr_gamma=0.5,
                      patience=2, loss={"l1": 2.0, "l2": 1.0}, finetune_steps=None,
-                     test_grid=4, augment_p=0.5),
+                     test_grid=4, augment_p=0.5, patches="grid"),
     },
     # 04: HINet flare removal (write-up 001). full = the 4th-place code's recipe (trainer_256.py):
     # HINet GoPro configuration (wf 64, depth 5, HIN at levels 3..4; it fine-tuned HINet-GoPro.pth),

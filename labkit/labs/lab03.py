@@ -9,10 +9,13 @@ The recipe, as notebook 03 and ``labkit train 03`` run it:
 - **Split**: a seeded fraction (``val_fraction``) of the training pairs validates (full); smoke
   validates on the ``val_names`` photo, whole. Validation is on whole images: patch borders (zero
   padding) would dominate the loss of 16 px patches.
-- **Patches**: each training pair cut into 4 x 4 non-overlapping grid patches, exported once;
+- **Patches**: each training pair cut into 4 x 4 non-overlapping grid patches, exported once
+  (``patches='random'``: as many random crops of the same size, the notebook's control);
   Flip / Transpose / RandomRotate90 / ShiftScaleRotate (``augment_p``).
 - **Model**: RRDBNet, fine-tuned from RRDB_PSNR_x4 (``pretrained``: a name in
-  :data:`labkit.weights.NAMED_WEIGHTS`, a local file in any official RRDB layout, or ``scratch``).
+  :data:`labkit.weights.NAMED_WEIGHTS`, a local file in any official RRDB layout, or ``scratch``). Offline,
+  the smoke notebook fine-tunes the course checkpoint ``03_rrdb_pretrain`` instead: the small RRDB pretrained
+  by ``net=pretrain`` (:func:`build_pretraining`).
 - **Optimization**: loss 2*L1 + 1*L2, Adam lr 1e-4 betas (0.9, 0.99), StepLR(3, 0.5), early stopping
   on the validation loss (patience 2), batch 4, 7 epochs, seed 42.
 """
@@ -32,12 +35,21 @@ from labkit import io as lio
 from labkit.data import augment, sample, dacon_sr, pairing, patch_export, sr
 from labkit.labs.common import CourseSpec, Recipe, rank0_first, rank0_makes, reuse_or_make
 
-__all__ = ["COURSE_CHECKPOINTS", "resolve_pretrained", "make_miniature", "list_pairs", "split_train_val", "export_train_patches",
-           "make_augment", "make_train_set", "make_val_arrays", "make_val_subset", "make_model", "make_optimizer", "make_scheduler",
+__all__ = ["COURSE_CHECKPOINTS", "PRETRAIN_CHECKPOINT", "resolve_pretrained", "make_miniature", "list_pairs", "split_train_val", "export_train_patches",
+           "export_random_patches", "make_augment", "make_pretrain_set", "build_pretraining", "make_train_set", "make_val_arrays", "make_val_subset", "make_model", "make_optimizer", "make_scheduler",
            "build_training"]
 
 #: this lab's course checkpoints (:mod:`labkit.course`), by name
-COURSE_CHECKPOINTS: dict[str, CourseSpec] = {}
+COURSE_CHECKPOINTS: dict[str, CourseSpec] = {
+    "03_rrdb_pretrain": CourseSpec("03", {"net": "pretrain"}, (
+        "lab 03's stand-in for RRDB_PSNR_x4: the smoke profile's small RRDB (model) pretrained from random weights "
+        "on random aligned crops of the bundled training photos (the analogue of DF2K; pretrain: L1, Adam with cosine "
+        "decay, batch 16, the last weights kept). Notebook 03 (smoke, no official weights) fine-tunes it.")),
+}
+
+
+#: the course checkpoint the smoke notebook starts from when the official weights are absent
+PRETRAIN_CHECKPOINT = "03_rrdb_pretrain"
 
 
 def resolve_pretrained(choice: Any) -> tuple[Any, str]:
@@ -75,10 +87,42 @@ def split_train_val(pairs: list, val_fraction: float, seed: int) -> tuple[list, 
             val_idx)
 
 
-def export_train_patches(pairs: list, folder: Path, cfg: dict) -> None:
-    """Write the ``grid`` x ``grid`` non-overlapping patches of ``pairs`` to ``folder/lq`` and ``folder/gt``."""
+def export_train_patches(pairs: list, folder: Path, cfg: dict, seed: int = 42) -> None:
+    """Write the training patches of ``pairs`` to ``folder/lq`` and ``folder/gt``: ``patches='grid'`` (write-up 000):
+    the ``grid`` x ``grid`` non-overlapping patches; ``'random'``: as many (``grid * grid`` per pair) patches of the
+    same size at random positions (drawn once, ``default_rng([seed, pair index])``; they may overlap and miss parts)."""
     g = cfg["grid"]
-    patch_export.export_grid_patches(pairs, folder, rows=g, cols=g, scale=cfg["scale"])
+    if cfg.get("patches", "grid") == "grid":
+        patch_export.export_grid_patches(pairs, folder, rows=g, cols=g, scale=cfg["scale"])
+    elif cfg["patches"] == "random":
+        export_random_patches(pairs, folder, count=g * g, grid=g, scale=cfg["scale"], seed=seed)
+    else:
+        raise ValueError(f"lab 03: patches must be 'grid' or 'random', got {cfg['patches']!r}")
+
+
+def export_random_patches(pairs: list, folder: Path, *, count: int, grid: int, scale: int, seed: int) -> None:
+    """``count`` aligned patches per pair at uniformly random positions, each the size of one cell of a
+    ``grid`` x ``grid`` split (LR ``h // grid`` x ``w // grid``, HR ``scale`` times that), written as
+    ``<name>_r<k>.png`` to ``folder/lq`` and ``folder/gt``. Positions: ``default_rng([seed, index of the pair])``.
+
+    Raises:
+        ValueError: a pair whose HR is not ``scale`` times its LR.
+    """
+    lq_dir, gt_dir = Path(folder) / "lq", Path(folder) / "gt"
+    lq_dir.mkdir(parents=True, exist_ok=True)
+    gt_dir.mkdir(parents=True, exist_ok=True)
+    for i, (name, lq, gt) in enumerate(pairs):
+        if not isinstance(lq, np.ndarray):
+            lq, gt = lio.read_image(lq), lio.read_image(gt)
+        (lh, lw), (gh, gw) = lq.shape[:2], gt.shape[:2]
+        if (gh, gw) != (lh * scale, lw * scale):
+            raise ValueError(f"pair {name!r}: HR {gh}x{gw} is not {scale} x LR {lh}x{lw}")
+        th, tw = lh // grid, lw // grid
+        rng = np.random.default_rng([seed, i])
+        for k in range(count):
+            y, x = int(rng.integers(0, lh - th + 1)), int(rng.integers(0, lw - tw + 1))
+            lio.write_image(lq_dir / f"{name}_r{k:02d}.png", lq[y:y + th, x:x + tw])
+            lio.write_image(gt_dir / f"{name}_r{k:02d}.png", gt[y * scale:(y + th) * scale, x * scale:(x + tw) * scale])
 
 
 def make_augment(cfg: dict) -> augment.PairedAugment:
@@ -119,15 +163,48 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: dict) -> torch.optim.l
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg["lr_step"], gamma=cfg["lr_gamma"])
 
 
+def make_pretrain_set(cfg: dict, photos: list | None = None) -> sr.SRFolderDataset:
+    """The pretraining crops: random aligned ``pretrain.gt_size`` px crops of the training photos (not ``val_names``),
+    MATLAB-bicubic LR, flips / transposes / 90-degree rotations (p 0.5), repeated so that an epoch is
+    ``pretrain.steps / pretrain.epochs`` batches."""
+    pre = cfg["pretrain"]
+    photos = [(n, im) for n, im in (sample.sample_images("train") if photos is None else photos)
+              if n not in cfg["val_names"]]
+    steps_per_epoch = max(1, pre["steps"] // pre["epochs"])
+    return sr.SRFolderDataset.from_arrays(
+        photos, scale=cfg["scale"], gt_size=pre["gt_size"], crop_to_scale=True,
+        augment=augment.PairedAugment(augment.sr_000_transforms(p=0.5, shift_scale_rotate=False), scale=cfg["scale"]),
+        repeat=max(1, steps_per_epoch * pre["batch_size"] // len(photos)))
+
+
+def build_pretraining(cfg: dict, opts: dict) -> Recipe:
+    """``net=pretrain``: the small RRDB (``model``) pretrained from random weights (course checkpoint
+    ``03_rrdb_pretrain``): :func:`make_pretrain_set`, L1, Adam ``pretrain.lr`` (betas of the recipe) with cosine decay
+    to ``pretrain.min_lr`` per step, batch ``pretrain.batch_size``, ``pretrain.steps`` steps. No validation set: the
+    run keeps its last weights (the end of the decay), as BasicSR keeps its last iteration."""
+    pre = cfg["pretrain"]
+    if pre is None or cfg["model"] is None:
+        raise ValueError("lab 03: net=pretrain trains the smoke profile's small RRDB; this profile has none")
+    model = make_model(cfg)   # seeded by train_lab first: the same initial weights as the notebook's control
+    optimizer = torch.optim.Adam(model.parameters(), lr=pre["lr"], betas=tuple(cfg["betas"]))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=pre["steps"], eta_min=pre["min_lr"])
+    return Recipe(model, make_pretrain_set(cfg), None, dict(
+        loss=pre["loss"], optimizer=optimizer, scheduler=scheduler, scheduler_interval="step", steps=pre["steps"],
+        batch_size=pre["batch_size"], restore_best=False), name=f"small rrdbnet {dict(cfg['model'])} pretraining")
+
+
 def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
     """Lab 03's run for ``labkit train 03``: the files derived from the data are made once, by rank 0, and reused.
 
-    The smoke notebook's own small pretraining is not part of this run: without weights, ``model`` (small) starts
-    from random weights, and the full profile (``model`` None) refuses to start.
+    ``net=pretrain`` is the smoke notebook's pretraining instead (:func:`build_pretraining`, the course checkpoint
+    ``03_rrdb_pretrain``). Otherwise, without weights, ``model`` (small) starts from random weights, and the full
+    profile (``model`` None) refuses to start.
     """
     s, seed = cfg["scale"], opts["seed"]
+    if opts["net"] == "pretrain":
+        return build_pretraining(cfg, opts)
     if opts["net"] not in (None, "rrdbnet"):
-        raise ValueError(f"lab 03: net must be 'rrdbnet', got {opts['net']!r}")
+        raise ValueError(f"lab 03: net must be 'rrdbnet' or 'pretrain', got {opts['net']!r}")
     root = Path(opts["data_root"]) if opts["data_root"] else work / "mini_dacon"
     if opts["data_root"] is None:
         if cfg["hr_size"] is None:
@@ -142,10 +219,11 @@ def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
     if opts["max_images"]:
         pairs = pairs[: int(opts["max_images"])]
     train_pairs, val_pairs, _ = split_train_val(pairs, cfg["val_fraction"], seed)
-    g = cfg["grid"]
-    folder = work / f"patches_{root.name}_train_{g}x{g}"
-    rank0_makes(lambda: reuse_or_make(folder, {"pairs": [n for n, _, _ in train_pairs], "grid": g, "scale": s},
-                                      lambda: export_train_patches(train_pairs, folder, cfg)))
+    g, kind = cfg["grid"], cfg.get("patches", "grid")
+    folder = work / (f"patches_{root.name}_train_{g}x{g}" if kind == "grid" else f"patches_{root.name}_train_random{g * g}_seed{seed}")
+    rank0_makes(lambda: reuse_or_make(folder, {"pairs": [n for n, _, _ in train_pairs], "grid": g, "scale": s,
+                                               **({} if kind == "grid" else {"patches": kind, "seed": seed})},
+                                      lambda: export_train_patches(train_pairs, folder, cfg, seed)))
     train_set = make_train_set(folder, cfg, make_augment(cfg))
     if opts["data_root"] is None:   # the notebook's validation photo(s), whole
         val_pairs = sr.sr_pairs([(n, im) for n, im in sample.sample_images("train") if n in cfg["val_names"]], s)
