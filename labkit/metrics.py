@@ -33,6 +33,7 @@ from skimage.filters import sobel
 __all__ = [
     "psnr", "ssim", "rgb_to_y", "psnr_tensor", "gradient_energy_ratio", "masked_ssim", "histogram_similarity",
     "gaussian_window_1d", "ssim_channels",
+    "masked_psnr", "chroma_error", "dacon_inpainting_score", "DACON_WEIGHTS",   # lab 06 (issue 20)
 ]
 
 # MATLAB rgb2ycbcr / BT.601 studio-swing luma, for RGB in [0,1] -> Y on the [0,255] scale.
@@ -421,3 +422,165 @@ def histogram_similarity(img1: Any, img2: Any, *, bins: int = 256) -> float:
     return float(np.mean(scores))
 
 
+
+
+# --- lab 06 (issue 20) ---
+# Measures of an inpainting + colorization result where the task happens (the holes, the colour), and the
+# DACON competition's own score (write-up 002).
+
+#: DACON "image colorization and missing-region restoration" (2024): score = 0.2 SSIM (whole) + 0.4 SSIM (masked
+#: pixels) + 0.4 hue-histogram similarity (the evaluation code the organisers published with the competition, as
+#: reproduced in participants' public repositories; write-up 002 does not state it)
+DACON_WEIGHTS = {"SSIM whole": 0.2, "SSIM mask": 0.4, "hist sim": 0.4}
+
+
+def _single_levels(img1: Any, img2: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two single RGB-or-gray images -> (H, W, C) float64 8-bit levels, same shape (as :func:`psnr`)."""
+    a, b = _prepare(img1, img2, 0, False)
+    if a.shape[0] != 1:
+        raise ValueError(f"{name}: expected single images, got a batch of {a.shape[0]}")
+    return a[0], b[0]
+
+
+def masked_psnr(img1: Any, img2: Any, mask: Any, *, y_channel: bool = False) -> float:
+    """PSNR in dB over the pixels where ``mask`` is set (e.g. the missing region of an inpainting input).
+
+    :func:`psnr`'s convention (8-bit levels, float inputs rounded, MSE in float64, ``10 log10(255^2 / MSE)``),
+    with the MSE averaged over the masked pixels (all channels, or the BT.601 studio-swing Y with
+    ``y_channel``) only, so the pixels the model was given do not dilute it.
+
+    Args:
+        img1, img2: single images as :func:`psnr` (numpy HW / HWC, torch HW / CHW / 1CHW; uint8 or float [0, 1]).
+        mask: (H, W) numpy or torch (also HW1 / 1HW / 11HW); True / nonzero / > 0.5 marks the region.
+        y_channel: compare the luma only.
+
+    Returns: a Python float in dB; ``float('inf')`` when the images agree on every masked pixel.
+
+    Raises:
+        ValueError: different shapes, a batch, a mask of another size, or an empty mask.
+    """
+    a, b = _prepare(img1, img2, 0, y_channel)
+    if a.shape[0] != 1:
+        raise ValueError(f"masked_psnr: expected single images, got a batch of {a.shape[0]}")
+    m = _mask_hw(mask, a.shape[1:3])
+    if not m.any():
+        raise ValueError("masked_psnr: the mask is empty (nothing to score)")
+    mse = float(np.mean((a[0][m] - b[0][m]) ** 2))
+    return float("inf") if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def chroma_error(img1: Any, img2: Any, mask: Any = None) -> float:
+    """Mean chroma error: the mean distance between the two images' colours in CIELAB's a*b* plane.
+
+    Both images are taken as 8-bit sRGB (float inputs rounded as in :func:`psnr`), converted with
+    ``skimage.color.rgb2lab`` (D65 white), and per pixel ``sqrt((a1 - a2)^2 + (b1 - b2)^2)`` is averaged
+    (over the pixels where ``mask`` is set, if given). Lightness L* is left out: the measure sees the colour
+    only, so a result with the right luma but no colour (a gray image) scores the target's mean chroma, and
+    one with a uniform colour cast scores the cast's size. It is the chroma part of CIE 1976 Delta E*ab.
+
+    Args:
+        img1, img2: single RGB images (numpy HWC / torch CHW / 1CHW; uint8 or float [0, 1]), same shape.
+        mask: optional (H, W) region (as :func:`masked_psnr`); None: the whole image.
+
+    Returns: a Python float >= 0 in CIELAB units (0.0 for identical colours; about 2.3 is a "just noticeable" step).
+
+    Raises:
+        ValueError: different shapes, a batch, images that are not 3-channel RGB, a bad or empty mask.
+    """
+    from skimage.color import rgb2lab
+
+    a, b = _single_levels(img1, img2, "chroma_error")
+    if a.shape[-1] != 3:
+        raise ValueError(f"chroma_error needs RGB images (3 channels), got {a.shape[-1]} channels")
+    lab1, lab2 = rgb2lab(a / 255.0), rgb2lab(b / 255.0)
+    dist = np.sqrt(((lab1[..., 1:] - lab2[..., 1:]) ** 2).sum(-1))
+    if mask is not None:
+        m = _mask_hw(mask, a.shape[:2])
+        if not m.any():
+            raise ValueError("chroma_error: the mask is empty (nothing to score)")
+        dist = dist[m]
+    return float(dist.mean())
+
+
+def _uniform_ssim(x: np.ndarray, y: np.ndarray, data_range: float, win: int = 7) -> float:
+    """scikit-image ``structural_similarity`` with its defaults (uniform ``win`` window per axis, sample
+    covariance, K1 0.01, K2 0.03, the map cropped by ``(win - 1) // 2``), for one channel of any ndim."""
+    from scipy.ndimage import uniform_filter
+
+    np_ = win**x.ndim
+    cov_norm = np_ / (np_ - 1)
+    ux, uy = uniform_filter(x, win), uniform_filter(y, win)
+    vx = cov_norm * (uniform_filter(x * x, win) - ux * ux)
+    vy = cov_norm * (uniform_filter(y * y, win) - uy * uy)
+    vxy = cov_norm * (uniform_filter(x * y, win) - ux * uy)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    pad = (win - 1) // 2
+    return float(s[tuple(slice(pad, n - pad) for n in s.shape)].mean())
+
+
+def _hue_levels(levels: np.ndarray) -> np.ndarray:
+    """OpenCV's 8-bit ``cvtColor(RGB2HSV)`` hue, 0..179 (degrees / 2), with its integer arithmetic
+    (``hdiv = round(180 * 2^12 / (6 diff))``, ``h = (numerator * hdiv + 2^11) >> 12``, ``+180`` if negative);
+    0 for grays."""
+    lv = levels.astype(np.int64)
+    r, g, b = lv[..., 0], lv[..., 1], lv[..., 2]
+    v, mn = lv.max(-1), lv.min(-1)
+    diff = v - mn
+    hdiv = np.where(diff == 0, 0, np.round((180 << 12) / (6.0 * np.maximum(diff, 1)))).astype(np.int64)
+    num = np.where(v == r, g - b, np.where(v == g, b - r + 2 * diff, r - g + 4 * diff))
+    h = (num * hdiv + (1 << 11)) >> 12
+    return np.where(h < 0, h + 180, h)
+
+
+def _correlation(h1: np.ndarray, h2: np.ndarray) -> float:
+    d1, d2 = h1 - h1.mean(), h2 - h2.mean()
+    den = math.sqrt(float((d1 * d1).sum() * (d2 * d2).sum()))
+    return float((d1 * d2).sum() / den) if den > 0 else float(np.array_equal(h1, h2))
+
+
+def dacon_inpainting_score(pred: Any, gt: Any, mask: Any) -> dict[str, float]:
+    """The DACON colorization + missing-region restoration competition's score (write-up 002) and its three parts.
+
+    As the organisers' evaluation code computes them, on 8-bit RGB (float inputs rounded as in :func:`psnr`):
+
+    - ``"SSIM whole"``: scikit-image ``structural_similarity(gt, pred, channel_axis=-1, data_range=pred.max() -
+      pred.min())``: a uniform 7x7 window per RGB channel, averaged (not :func:`ssim`'s Gaussian BasicSR
+      convention; a constant ``pred`` is given ``data_range`` 1 instead of the competition's division by zero);
+    - ``"SSIM mask"``: the same function on the masked pixels only, taken out as a list ``(N, 3)`` in raster order
+      (so its window runs along that list, 7 consecutive missing pixels at a time; needs N >= 7);
+    - ``"hist sim"``: the correlation (OpenCV ``compareHist``, ``HISTCMP_CORREL``) of the 180-bin hue histograms
+      (OpenCV 8-bit HSV) of the two whole images;
+    - ``"score"``: ``0.2 SSIM whole + 0.4 SSIM mask + 0.4 hist sim`` (:data:`DACON_WEIGHTS`); higher is better,
+      1.0 for identical images.
+
+    Source: the competition's evaluation code (DACON, 2024), as used in participants' public repositories;
+    the formula is not in write-up 002.
+
+    Args:
+        pred, gt: single RGB images (numpy HWC / torch CHW; uint8 or float [0, 1]), same shape, at least 7x7.
+        mask: (H, W) region of the missing pixels (as :func:`masked_psnr`), at least 7 pixels.
+
+    Returns: ``{"SSIM whole", "SSIM mask", "hist sim", "score"}``, Python floats.
+
+    Raises:
+        ValueError: different shapes, a batch, not RGB, an image under 7x7, a mask of another size or under 7 pixels.
+    """
+    p, g = _single_levels(pred, gt, "dacon_inpainting_score")
+    if p.shape[-1] != 3:
+        raise ValueError(f"dacon_inpainting_score needs RGB images (3 channels), got {p.shape[-1]} channels")
+    if min(p.shape[:2]) < 7:
+        raise ValueError(f"dacon_inpainting_score needs images of at least 7x7, got {p.shape[0]}x{p.shape[1]}")
+    m = _mask_hw(mask, p.shape[:2])
+    if m.sum() < 7:
+        raise ValueError(f"dacon_inpainting_score: the mask has {int(m.sum())} pixels, at least 7 are needed")
+    dr = float(p.max() - p.min()) or 1.0
+    whole = float(np.mean([_uniform_ssim(g[..., c], p[..., c], dr) for c in range(3)]))
+    gm, pm = g[m], p[m]
+    masked = float(np.mean([_uniform_ssim(gm[:, c], pm[:, c], dr) for c in range(3)]))
+    hp = np.bincount(_hue_levels(p).astype(np.int64).ravel(), minlength=180).astype(np.float64)
+    hg = np.bincount(_hue_levels(g).astype(np.int64).ravel(), minlength=180).astype(np.float64)
+    hist = _correlation(hg, hp)
+    parts = {"SSIM whole": whole, "SSIM mask": masked, "hist sim": hist}
+    parts["score"] = float(sum(DACON_WEIGHTS[k] * v for k, v in parts.items()))
+    return parts
