@@ -33,6 +33,7 @@ from skimage.filters import sobel
 __all__ = [
     "psnr", "ssim", "rgb_to_y", "psnr_tensor", "gradient_energy_ratio", "masked_ssim", "histogram_similarity",
     "gaussian_window_1d", "ssim_channels",
+    "masked_psnr", "chroma_error", "dacon_inpainting_score", "DACON_WEIGHTS",   # lab 06 (issue 20)
 ]
 
 # MATLAB rgb2ycbcr / BT.601 studio-swing luma, for RGB in [0,1] -> Y on the [0,255] scale.

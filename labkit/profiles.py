@@ -158,7 +158,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # (smoke keeps the 2:3 ratio on its few epochs), 8:2 split, 10k / 3k limits. Three runs under
     # one budget: baseline (no D), full recipe (with GP), recipe without GP (the write-up's failure).
     "06": {
-        "smoke": dict(patch_size=48, batch_size=8, mask_fraction=0.2, epochs=10, iters_per_epoch=20,
+        "smoke": dict(patch_size=48, batch_size=8, mask_fraction=0.2, epochs=10, iters_per_epoch=10,
                       lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999), weight_decay=1e-2,
                       g_step=4, d_step=6, lr_gamma=0.5,
                       pixel_weight=50.0, ssim_weight=50.0, adv_weight=1.0, lambda_gp=10.0, gp_reduction="sample",

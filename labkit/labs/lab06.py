@@ -25,10 +25,18 @@ from labkit.train.gan import GANStep
 from labkit.labs.common import CourseSpec, Recipe
 
 __all__ = ["COURSE_CHECKPOINTS", "concat_condition", "make_photo_train_set", "make_dacon_sets", "make_generator", "make_discriminator",
-           "make_content_losses", "make_gan_step", "adamw", "make_optimizers", "make_schedulers", "build_training"]
+           "make_content_losses", "make_content_loss", "make_gan_step", "adamw", "make_optimizers", "make_schedulers", "build_training"]
 
-#: this lab's course checkpoints (:mod:`labkit.course`), by name
-COURSE_CHECKPOINTS: dict[str, CourseSpec] = {}
+#: this lab's course checkpoints (:mod:`labkit.course`), by name. ``06_generator``: the smoke generator
+#: (plain blocks, 12 features, 3 levels) trained with the content loss only (50 L1 + 50 (1 - SSIM), no
+#: discriminator) on masked 64-px crops of the bundled training photos, long enough that the holes of the
+#: held-out photos are filled; notebook 06's smoke runs (baseline, GAN + GP, GAN without GP) start from it.
+COURSE_CHECKPOINTS: dict[str, CourseSpec] = {
+    "06_generator": CourseSpec("06", {"net": "generator", "patch_size": 64, "epochs": 32, "iters_per_epoch": 50,
+                                      "lr_g": 1e-3, "g_step": 12, "seed": 42},
+                               "lab 06's smoke generator, content loss only (50 L1 + 50 (1 - SSIM)), 1600 updates "
+                               "on 64-px masked crops of the bundled photos; notebook 06 starts its runs from it"),
+}
 
 
 def concat_condition(lq: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
@@ -90,10 +98,21 @@ def make_schedulers(opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, 
             torch.optim.lr_scheduler.StepLR(opt_d, cfg["d_step"], cfg["lr_gamma"]))
 
 
+def make_content_loss(cfg: dict, ssim: bool = True) -> losses.WeightedSum:
+    """The content loss as one module (the no-GAN baseline's): ``pixel_weight`` * L1 + ``ssim_weight`` *
+    (1 - SSIM); ``ssim=False``: the L1 term only (the write-up's SSIM ablation)."""
+    content = make_content_losses(cfg)
+    terms = [("pix", *content["pix"])] + ([("ssim", *content["ssim"])] if ssim else [])
+    return losses.WeightedSum(terms)
+
+
 def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
-    """Lab 06's GAN + GP run for ``labkit train 06`` (:func:`labkit.train.fit_gan`)."""
-    if opts["net"] not in (None, "gan"):
-        raise ValueError(f"lab 06: net must be 'gan', got {opts['net']!r}")
+    """Lab 06's run for ``labkit train 06``: ``net='gan'`` (default) the GAN + GP recipe
+    (:func:`labkit.train.fit_gan`); ``net='generator'`` the generator alone with the content loss
+    (:func:`make_content_loss`, :func:`labkit.train.fit`, StepLR every ``g_step`` epochs): the course
+    checkpoint ``06_generator``."""
+    if opts["net"] not in (None, "gan", "generator"):
+        raise ValueError(f"lab 06: net must be 'gan' or 'generator', got {opts['net']!r}")
     seed = opts["seed"]
     if opts["data_root"] is None:
         if cfg["patch_size"] is None:
@@ -106,6 +125,13 @@ def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
             return min(given) if given else None
 
         train_set, val_set = make_dacon_sets(opts["data_root"], cfg, seed, cap(cfg["train_limit"]), cap(cfg["val_limit"]))
+    if opts["net"] == "generator":
+        g = make_generator(cfg)
+        opt = adamw(g, cfg["lr_g"], cfg)
+        return Recipe(g, train_set, val_set, dict(
+            loss=make_content_loss(cfg), optimizer=opt,
+            scheduler=torch.optim.lr_scheduler.StepLR(opt, cfg["g_step"], cfg["lr_gamma"]),
+            epochs=cfg["epochs"], batch_size=cfg["batch_size"]), name="inpainting generator, content loss only (002)")
     g, d = make_generator(cfg), make_discriminator(cfg)
     step = make_gan_step(cfg)
     opt_g, opt_d = make_optimizers(g, d, cfg)
