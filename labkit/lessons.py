@@ -210,25 +210,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) < 1 else f"{value:.2f}"
     return str(value)
-
-
-# --- lab 03 (issue 20) ---
-
-def effect_once_measured(lessons: Lessons, what: str, minuend: str, subtrahend: str | None, *, this_run: float,
-                         expect: str, says: str, otherwise: str = "", unit: str = "dB", digits: int = 2) -> bool:
-    """:meth:`Lessons.effect` for a comparison the spread file may not have measured yet.
-
-    Once the spread file holds the two keys (``labkit spread measure`` then ``labkit spread build``), this is
-    :meth:`Lessons.effect` exactly (stated and asserted when its sign held in every measured run, "no effect at
-    this scale" otherwise). Before that, :meth:`Lessons.effect` would take the empty set of runs as agreeing with
-    ``expect`` and fail the notebook on a seed whose sign differs (seeds 0 and 1 are how it gets measured); here
-    the run's value is printed with "not yet measured over seeds", nothing is stated as a lesson and nothing is
-    asserted. Arguments and return value as :meth:`Lessons.effect`.
-    """
-    if lessons.measured_runs(minuend, subtrahend):
-        return lessons.effect(what, minuend, subtrahend, this_run=this_run, expect=expect, says=says,
-                              otherwise=otherwise, unit=unit, digits=digits)
-    print(f"{what}: {_fmt(this_run, digits)} {unit} in this run; not yet measured over seeds "
-          f"(expected {expect} 0: {says}); not stated or asserted until the spread file measures it")
-    lessons.stated.append({"what": what, "this_run": this_run, "runs": {}, "stated": False})
-    return False

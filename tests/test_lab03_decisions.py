@@ -1,4 +1,4 @@
-"""Lab 03 (issue 20): the course checkpoint's run, random-crop patches, the seam error and the lesson helper."""
+"""Lab 03 (issue 20): the course checkpoint's run, random-crop patches, and the seam error."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit import course, labs, lessons, metrics, profiles
+from labkit import course, labs, metrics, profiles
 from labkit.data import pairing, tiling
 from labkit.labs import lab03
 
@@ -141,23 +141,3 @@ def test_hann_stitching_of_exact_patches_is_exact_and_smooths_disagreeing_ones()
         out = tiling.stitch(biased, positions, img.shape, blend=blend) - img
         jumps[blend] = float(np.abs(np.diff(out, axis=0)).mean() + np.abs(np.diff(out, axis=1)).mean())
     assert max(jumps["hann"], jumps["mean"]) < jumps["none"]
-
-
-# ------------------------------------------------------------------ the lesson helper
-
-
-def test_effect_once_measured_does_not_assert_before_the_spread_measures_it(capsys):
-    lesson = lessons.Lessons("03_rrdb_plus_best", check=True, spread={})
-    assert lessons.effect_once_measured(lesson, "x minus y", "x (dB)", "y (dB)", this_run=-0.5, expect=">",
-                                        says="x beats y") is False
-    out = capsys.readouterr().out
-    assert "not yet measured over seeds" in out and "-0.50 dB" in out
-    spread = {"notebooks": {"03_rrdb_plus_best": {"runs": {"native/seed0": {"x (dB)": 2.0, "y (dB)": 1.0},
-                                                           "native/seed1": {"x (dB)": 2.5, "y (dB)": 1.0}}}}}
-    measured = lessons.Lessons("03_rrdb_plus_best", check=True, spread=spread)
-    assert measured.measured_runs("x (dB)", "y (dB)") == {"native/seed0": 1.0, "native/seed1": 1.5}
-    assert lessons.effect_once_measured(measured, "x minus y", "x (dB)", "y (dB)", this_run=1.0, expect=">",
-                                        says="x beats y")
-    with pytest.raises(AssertionError):
-        lessons.effect_once_measured(measured, "x minus y", "x (dB)", "y (dB)", this_run=-1.0, expect=">",
-                                     says="x beats y")
