@@ -76,15 +76,18 @@ COURSE: dict[str, Lab] = {
         "03 RRDB+",
         "the winning recipe of 000: 16 non-overlapping training patches, RRDBNet fine-tuned from RRDB_PSNR_x4 (its "
         "three official layouts load in one line) or, offline, from a small RRDB pretrained here on the bundled "
-        "photos (the analogue of DF2K), 2*L1 + L2, StepLR, early stopping; the control: the same recipe from random "
-        "weights for the same steps, and how much of its loss a colour cast explains; overlapping test patches and "
-        "the x8 self-ensemble, measured (bicubic vs scratch vs pretrained vs RRDB vs RRDB+, Y / RGB / competition "
-        "PSNR, per-channel cast, ensemble cost); a submission zip in the competition's format",
-        "000", "~1 h per epoch (26k patches, A100)", "full: yes",
+        "photos (the analogue of DF2K; a course checkpoint), 2*L1 + L2, StepLR, early stopping; the control: the same "
+        "recipe from random weights for the same steps, and how much of its loss a colour cast explains; 000's "
+        "decisions measured: grid patches vs random crops, non-overlapping vs 49 overlapping test patches (mean and "
+        "Hann blending) vs the whole image with the seam error at tile borders, early stopping on validation loss vs "
+        "PSNR; the x8 self-ensemble (bicubic vs scratch vs pretrained vs RRDB vs RRDB+, Y / RGB / competition PSNR, "
+        "ensemble cost); a submission zip in the competition's format",
+        "000", "~1 h per epoch (26k patches, A100; estimate)", "full: yes",
         (Effect("RRDB - bicubic (Y)", "RRDB PSNR-Y (dB)", "bicubic PSNR-Y (dB)"),
-         Effect("RRDB - bicubic (competition)", "RRDB competition PSNR (dB)", "bicubic competition PSNR (dB)"),
          Effect("RRDB+ - RRDB (Y)", "RRDB+ PSNR-Y (dB)", "RRDB PSNR-Y (dB)"),
-         Effect("RRDB - pretrained only (Y)", "RRDB PSNR-Y (dB)", "pretrained only PSNR-Y (dB)"),
+         Effect("grid patches - random crops (Y)", "grid patches (1 epoch) PSNR-Y (dB)", "random crops (1 epoch) PSNR-Y (dB)"),
+         Effect("seam error, non-overlapping - 49 Hann", "tiles non-overlapping seam error (levels)",
+                "tiles 49 overlapping, Hann seam error (levels)", unit=" levels"),
          Effect("scratch - bicubic (Y)", "scratch (same steps) PSNR-Y (dB)", "bicubic PSNR-Y (dB)"))),
     "04_hinet_flare_removal": Lab(
         "04 HINet flare removal",
@@ -113,14 +116,17 @@ COURSE: dict[str, Lab] = {
         "06 inpainting + colorization GAN",
         "grayscale photo with missing regions -> colour: U-Net generator (plain / residual / gated blocks) vs an "
         "LSGAN PatchGAN discriminator; G = adv + 50 L1 + 50 SSIM, D = real + fake + 10 * GP (per-sample WGAN-GP); "
-        "AdamW + StepLR; NaN and collapsed-discriminator guards; baseline (no GAN) vs recipe vs no-GP under one "
-        "budget, the D/G loss gap with and without GP; whole SSIM, masked SSIM, colour-histogram similarity on "
-        "held-out photos; an ipywidgets viewer",
+        "AdamW + StepLR; NaN and collapsed-discriminator guards; from a course checkpoint (the generator pretrained "
+        "here) beside the from-scratch control; baseline (no GAN) vs recipe vs no-GP, plain vs residual vs gated, "
+        "L1 + SSIM vs L1 only under one budget; the D/G margins with and without GP; PSNR and SSIM inside the holes, "
+        "CIELAB chroma error and the DACON score on held-out photos; an ipywidgets viewer",
         "002", "~1 h per run (estimate; competition data)", "full: yes",
-        (Effect("baseline - input, SSIM in the holes", "baseline SSIM mask", "input (gray, holes) SSIM mask",
+        (Effect("checkpoint start - scratch, PSNR in the holes", "baseline PSNR hole (dB)",
+                "from scratch (control) PSNR hole (dB)"),
+         Effect("GAN + GP - baseline, DACON score", "GAN + GP (002 recipe) DACON score", "baseline DACON score",
                 unit="", digits=3),
-         Effect("GAN + GP - baseline, SSIM in the holes", "GAN + GP (002 recipe) SSIM mask", "baseline SSIM mask",
-                unit="", digits=3),
+         Effect("residual - plain, PSNR in the holes", "residual blocks (scratch) PSNR hole (dB)",
+                "from scratch (control) PSNR hole (dB)"),
          Effect("D margin without GP - with GP", "GAN without GP D margin", "GAN + GP (002 recipe) D margin",
                 unit="", digits=3))),
 }
