@@ -421,3 +421,106 @@ def histogram_similarity(img1: Any, img2: Any, *, bins: int = 256) -> float:
     return float(np.mean(scores))
 
 
+
+
+# --- lab 04 (issue 20) ---
+#: Default threshold of :func:`flare_mask`: linear-light flare added to a pixel (0.1 of full scale; on a
+#: mid-gray pixel, sRGB 0.5, it adds about 24 of 255 levels after the camera's encoding).
+FLARE_MASK_THRESHOLD = 0.1
+
+
+def flare_mask(layer: Any, threshold: float = FLARE_MASK_THRESHOLD) -> np.ndarray:
+    """The flare region of a synthetic flare: the pixels where the flare layer adds more than ``threshold``.
+
+    ``layer`` is the second value of :func:`labkit.data.flare_synth.add_flare` (the light added in linear
+    units, before the clip); a pixel is inside when its largest channel exceeds ``threshold`` (linear light,
+    full scale 1). The default :data:`FLARE_MASK_THRESHOLD` (0.1) keeps the source, the glow's inner part and
+    the strong streaks (on lab 04's held-out photos 11 to 38 % of the frame), and leaves out the glow's faint
+    far tail and the uniform veil (at most 0.004).
+
+    Args:
+        layer: numpy (H, W, C) or (H, W) float >= 0.
+        threshold: linear-light level (> 0).
+
+    Returns: bool array (H, W).
+
+    Raises:
+        TypeError: not a numpy array. ValueError: a bad shape or a threshold <= 0 (or not finite).
+    """
+    if not isinstance(layer, np.ndarray):
+        raise TypeError(f"layer: expected a numpy array, got {type(layer).__name__}")
+    if layer.ndim not in (2, 3):
+        raise ValueError(f"layer: expected HW or HWC, got shape {layer.shape}")
+    if not (isinstance(threshold, (int, float, np.floating)) and math.isfinite(float(threshold)) and threshold > 0):
+        raise ValueError(f"threshold: expected a finite number > 0, got {threshold!r}")
+    peak = layer.max(axis=-1) if layer.ndim == 3 else layer
+    return np.asarray(peak > float(threshold))
+
+
+def flare_region_psnr(img1: Any, img2: Any, mask: Any) -> float:
+    """PSNR (dB) over the pixels of a region only, :func:`psnr`'s convention (8-bit levels, RGB, no crop).
+
+    ``10 log10(255^2 / MSE)`` with the MSE over every channel of the pixels where ``mask`` is set (lab 04:
+    the flare region of :func:`flare_mask`, where a restoration's effect happens; whole-image PSNR is
+    dominated by the pixels the flare never touched).
+
+    Args:
+        img1, img2: single images as :func:`psnr` (numpy HWC / torch CHW, uint8 or float [0, 1]).
+        mask: (H, W) numpy or torch (also HW1 / 1HW / 11HW); True / nonzero / > 0.5 marks the region.
+
+    Returns: a Python float (dB); ``float('inf')`` when the images agree inside the region.
+
+    Raises:
+        ValueError: shapes differ, a batch of several images, a mask of another size, an empty mask.
+        TypeError: as :func:`psnr`.
+    """
+    a, b = _prepare(img1, img2, 0, False)
+    if a.shape[0] != 1:
+        raise ValueError(f"flare_region_psnr: expected single images, got a batch of {a.shape[0]}")
+    m = _mask_hw(mask, a.shape[1:3])
+    if not m.any():
+        raise ValueError("flare_region_psnr: the mask selects no pixel")
+    mse = float(np.mean((a[0][m] - b[0][m]) ** 2))
+    return float("inf") if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def grid_seam_error(img: Any, ref: Any, period: int, *, width: int = 1) -> dict[str, float]:
+    """The error on the lines of a patch grid against the error elsewhere: the grid artefact of patch inference.
+
+    Patch inference with windows every ``period`` px (lab 04: the stride) puts window borders on the rows
+    and columns ``k * period`` (k >= 1, inside the image). The error image ``|img - ref|`` (8-bit levels,
+    averaged over the channels) is averaged over the bands of ``width`` px on each side of those lines
+    (``border``) and over the other pixels (``interior``); a grid of visible seams makes ``border`` larger
+    than ``interior`` (write-up 001 trained on larger windows resized down against it).
+
+    Args:
+        img, ref: single images as :func:`psnr` (same shape).
+        period: the grid's spacing in px (>= 2 * width + 1).
+        width: the band's half width in px (>= 1).
+
+    Returns: ``{"border": mean |error|, "interior": mean |error|, "excess": border - interior}``, in 8-bit levels.
+
+    Raises:
+        ValueError: shapes differ, a batch, a bad ``period`` / ``width``, or an image without a grid line
+            (smaller than ``period + width``).
+    """
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+        raise ValueError(f"width: expected an int >= 1, got {width!r}")
+    if isinstance(period, bool) or not isinstance(period, (int, np.integer)) or period < 2 * width + 1:
+        raise ValueError(f"period: expected an int >= 2 * width + 1 = {2 * width + 1}, got {period!r}")
+    a, b = _prepare(img, ref, 0, False)
+    if a.shape[0] != 1:
+        raise ValueError(f"grid_seam_error: expected single images, got a batch of {a.shape[0]}")
+    err = np.abs(a[0] - b[0]).mean(axis=-1)
+    h, w = err.shape
+
+    def near(n: int) -> np.ndarray:   # within `width` px of a line k * period with 1 <= k and k * period < n
+        pos = np.arange(n)
+        line = (pos + width) // period * period
+        return (np.abs(pos + 0.5 - line) < width) & (line >= period) & (line < n)
+
+    band = near(h)[:, None] | near(w)[None, :]
+    if not band.any() or band.all():
+        raise ValueError(f"grid_seam_error: an image of {h}x{w} has no grid line every {period} px")
+    border, interior = float(err[band].mean()), float(err[~band].mean())
+    return {"border": border, "interior": interior, "excess": border - interior}
