@@ -111,10 +111,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                       hinet=dict(wf=16, depth=3, hin_position_left=0, hin_position_right=2),
                       loss="psnr", batch_size=8, lr=2e-3, min_lr=1e-5, epochs=4, iters_per_epoch=30,
                       aug_start_epoch=2, grad_clip=1.0, early_stopping=None, val_patches=32,
-                      infer_batch=8, timing_repeats=2, max_test_images=None,
+                      infer_batch=8, timing_repeats=1, max_test_images=None,
                       # notebook 04 (issue 20): starts from the course checkpoint; its short runs (the fine-tune,
                       # the from-scratch control, every comparison) share one budget and seed
-                      course="04_hinet", short=dict(epochs=2, iters_per_epoch=10, lr=1e-4, aug_start_epoch=1),
+                      course="04_hinet", short=dict(epochs=2, iters_per_epoch=8, lr=1e-4, aug_start_epoch=1),
                       scratch_lr=2e-3, flare_threshold=0.1,
                       second=dict(patch_size=132, stride=66, hsv_threshold=265, larger_sizes=(264,))),
         "full": dict(patch_size=256, stride=128, hsv_threshold=1000, larger_sizes=(512, 768, 1024),

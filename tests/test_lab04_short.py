@@ -1,4 +1,4 @@
-"""Lab 04's course checkpoint and short runs (issue 20): the spec, the loader, the random-window control, train_short."""
+"""Lab 04's course checkpoint and short epochs (issue 20): the spec and file, the loader, the smoke build."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from labkit import course, profiles
-from labkit.data import augment, pairing
+from labkit.data import pairing
 from labkit.labs import lab04
 
 
@@ -43,39 +43,12 @@ def test_make_loader_draws_iters_per_epoch_batches_seeded():
     assert len(list(lab04.make_loader(ds, _cfg(iters_per_epoch=None, batch_size=4), seed=0))) == 10
 
 
-def _pairs():
-    rng = np.random.default_rng(0)
-    return [(f"p{i}", rng.random((48, 64, 3)).astype(np.float32), rng.random((48, 64, 3)).astype(np.float32)) for i in range(2)]
-
-
-def test_random_windows_draws_n_of_every_window_seeded():
-    cfg = _cfg(patch_size=16, stride=16, process_num=1)
-    r = lab04.random_windows(_pairs(), 7, cfg, seed=3)
-    assert r["lq"].shape == (7, 16, 16, 3) and len(r["boxes"]) == 7
-    assert len({tuple(b) for b in r["boxes"]}) == 7                 # without replacement
-    again = lab04.random_windows(_pairs(), 7, cfg, seed=3)
-    assert r["boxes"] == again["boxes"] and np.array_equal(r["lq"], again["lq"])
-    assert lab04.random_windows(_pairs(), 7, cfg, seed=4)["boxes"] != r["boxes"]
-    with pytest.raises(ValueError, match="random windows"):
-        lab04.random_windows(_pairs(), 10_000, cfg, seed=0)
-
-
-@pytest.mark.parametrize("aug_start", [0, 1, None])
-def test_train_short_trains_the_budget_and_keeps_the_last_epoch(aug_start):
-    cfg = _cfg(hinet=dict(wf=4, depth=2, hin_position_left=0, hin_position_right=1), batch_size=2)
-    rng = np.random.default_rng(0)
-    ds = pairing.ArrayPairDataset(rng.random((8, 16, 16, 3)).astype(np.float32), rng.random((8, 16, 16, 3)).astype(np.float32), scale=1)
-    torch.manual_seed(0)
-    net = lab04.make_model(cfg)
-    run = dict(epochs=2, iters_per_epoch=2, lr=1e-3, aug_start_epoch=1)
-    h = lab04.train_short(net, ds, cfg, run, seed=0, aug_start=aug_start, val_set=ds, log=None)
-    assert [r["epoch"] for r in h.epochs] == [1, 2]
-    if aug_start is None:
-        assert ds.augment is None
-    else:
-        assert isinstance(ds.augment, augment.AdaptiveAugment) and ds.augment.start_epoch == aug_start
-    # the last weights are kept, whatever the best validation epoch was: a second identical run ends identically
-    torch.manual_seed(0)
-    net2 = lab04.make_model(cfg)
-    lab04.train_short(net2, ds, cfg, run, seed=0, aug_start=aug_start, val_set=None, log=None)
-    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), net2.state_dict().values()))
+def test_the_smoke_build_draws_iters_per_epoch_batches_as_the_notebook(tmp_path):
+    from labkit import labs
+    over = {"process_num": 1, "hinet": {"wf": 4, "depth": 3, "hin_position_left": 0, "hin_position_right": 2}}
+    r = labs.build_recipe("04", *labs.split_overrides("04", "smoke", over), work_dir=tmp_path)
+    loader = r.train_set
+    assert isinstance(loader, torch.utils.data.DataLoader)
+    cfg = profiles.get("04", "smoke")
+    assert len(loader) == cfg["iters_per_epoch"] and loader.batch_size == cfg["batch_size"]
+    assert loader.augment is loader.dataset.augment and loader.augment.start_epoch == cfg["aug_start_epoch"]

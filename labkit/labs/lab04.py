@@ -20,8 +20,8 @@ The recipe, as notebook 04 and ``labkit train 04`` run it:
 
 Notebook 04 (issue 20) starts, in smoke, from the course checkpoint ``04_hinet`` (:data:`COURSE_CHECKPOINTS`, remade
 by ``labkit course build 04_hinet``) and runs short fine-tunes of one shared budget (``short`` in the profile,
-:func:`train_short`): the main run, a from-scratch control, and one run per decision of write-up 001 (HSV selection
-vs :func:`random_windows`, larger windows vs none, augmentation start, the second larger-window model).
+built from this module's pieces): the main run, a from-scratch control, and one run per decision of write-up 001
+(HSV selection vs as many random windows, larger windows vs none, augmentation start, the second larger-window model).
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from labkit import distributed, losses, models, train
+from labkit import distributed, losses, models
 from labkit.data import augment, sample, flare, flare_synth, pairing, patch_export, splitting
 from labkit.labs.common import CourseSpec, Recipe, rank0_makes, reuse_or_make
 
 __all__ = ["COURSE_CHECKPOINTS", "flare_photo_pairs", "fold_count", "split_by_photo", "patch_kwargs", "val_patch_kwargs", "pick_val_patches",
-           "make_augment", "make_loader", "make_model", "random_windows", "train_short", "make_optimizer", "make_scheduler", "make_pixel_loss", "build_training"]
+           "make_augment", "make_loader", "make_model", "make_optimizer", "make_scheduler", "make_pixel_loss", "build_training"]
 
 #: this lab's course checkpoints (:mod:`labkit.course`), by name
 COURSE_CHECKPOINTS: dict[str, CourseSpec] = {
@@ -124,43 +124,6 @@ def make_loader(train_set, cfg: dict, seed: int | None = None) -> torch.utils.da
     return torch.utils.data.DataLoader(train_set, batch_size=cfg["batch_size"], drop_last=True, sampler=sampler)
 
 
-def random_windows(pairs: list, n: int, cfg: dict, seed: int) -> dict:
-    """``n`` base windows drawn at random (``default_rng(seed)``, without replacement) from every window of
-    ``pairs``: the control of 001's HSV selection, as many windows as it keeps, none chosen by brightness.
-
-    Returns :func:`labkit.data.patch_export.make_patch_pairs`'s ``lq`` / ``gt`` / ``boxes`` of the drawn windows.
-    Raises ValueError: ``n`` larger than the number of windows.
-    """
-    every = patch_export.make_patch_pairs(pairs, img_size=cfg["patch_size"], stride=cfg["stride"], v_threshold=None,
-                                          process_num=cfg["process_num"])
-    if n > len(every["lq"]):
-        raise ValueError(f"lab 04: {n} random windows asked for, the photos have {len(every['lq'])}")
-    pick = np.sort(np.random.default_rng(seed).choice(len(every["lq"]), size=n, replace=False))
-    return {"lq": every["lq"][pick], "gt": every["gt"][pick], "boxes": [every["boxes"][i] for i in pick]}
-
-
-def train_short(net: nn.Module, train_set, cfg: dict, run: dict, *, seed: int, aug_start: int | None,
-                val_set=None, device=None, steps: int | None = None, checkpoint_dir=None, log=print) -> "train.History":
-    """One of notebook 04's short runs (the main fine-tune, the from-scratch control, each comparison).
-
-    ``run``: ``epochs`` of ``iters_per_epoch`` batches at learning rate ``lr``, cosine to ``min_lr`` (Adam, the
-    profile's loss, batch size and gradient clipping, :func:`make_loader`'s draw with ``seed``); 001's
-    augmentation from the 0-based epoch ``aug_start`` on (0: from the first; None: none). The model keeps
-    its **last** weights (``restore_best=False``): the epochs trained with augmentation are always part of
-    the evaluated model, which selecting the best validation epoch of a short run can silently undo.
-    """
-    rcfg = {**cfg, **run}
-    train_set.augment = None if aug_start is None else augment.AdaptiveAugment(make_augment(), start_epoch=int(aug_start))
-    loader = make_loader(train_set, rcfg, seed)
-    optimizer = make_optimizer(net, rcfg)
-    scheduler = make_scheduler(optimizer, rcfg)
-    torch.manual_seed(seed)
-    return train.fit(net, loader, val_set, loss=make_pixel_loss(cfg), optimizer=optimizer, scheduler=scheduler,
-                     epochs=rcfg["epochs"], steps=steps, grad_clip=cfg["grad_clip"], restore_best=False,
-                     checkpoint_dir=checkpoint_dir, resume=checkpoint_dir is not None, device=device, seed=seed,
-                     amp=True, progress=False, log=log)
-
-
 def make_model(cfg: dict) -> nn.Module:
     """HINet with the profile's size (``hinet``)."""
     return models.HINet(**cfg["hinet"])
@@ -219,7 +182,9 @@ def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
     model = make_model(cfg)
     optimizer = make_optimizer(model, cfg)
     if cfg.get("iters_per_epoch") and not distributed.is_distributed():   # as the notebook: short epochs
-        train_set = make_loader(train_set, cfg)
+        loader = make_loader(train_set, cfg)
+        loader.augment = train_set.augment   # the run's augmentation, where a Dataset has it (fit sets its epoch)
+        train_set = loader
     return Recipe(model, train_set, val_set, dict(
         loss=make_pixel_loss(cfg), optimizer=optimizer, scheduler=make_scheduler(optimizer, cfg), epochs=cfg["epochs"],
         batch_size=cfg["batch_size"], early_stopping=cfg["early_stopping"], grad_clip=cfg["grad_clip"], amp=True),
