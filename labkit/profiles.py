@@ -114,13 +114,21 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                       hinet=dict(wf=16, depth=3, hin_position_left=0, hin_position_right=2),
                       loss="psnr", batch_size=8, lr=2e-3, min_lr=1e-5, epochs=4, iters_per_epoch=30,
                       aug_start_epoch=2, grad_clip=1.0, early_stopping=None, val_patches=32,
-                      infer_batch=8, timing_repeats=3, max_test_images=None),
+                      infer_batch=8, timing_repeats=1, max_test_images=None,
+                      # notebook 04 (issue 20): starts from the course checkpoint; its short runs (the fine-tune,
+                      # the from-scratch control, every comparison) share one budget and seed
+                      course="04_hinet", short=dict(epochs=2, iters_per_epoch=8, lr=1e-4, aug_start_epoch=1),
+                      scratch_lr=2e-3, flare_threshold=0.1,
+                      second=dict(patch_size=132, stride=66, hsv_threshold=265, larger_sizes=(264,))),
         "full": dict(patch_size=256, stride=128, hsv_threshold=1000, larger_sizes=(512, 768, 1024),
                      max_larger_per_image=None, flares_per_photo=1, folds=10, valid_fold=0, process_num=8,
                      hinet=dict(wf=64, depth=5, hin_position_left=3, hin_position_right=4),
                      loss="charbonnier", batch_size=16, lr=5e-5, min_lr=1e-7, epochs=500, iters_per_epoch=None,
                      aug_start_epoch=2, grad_clip=1.0, early_stopping=30, val_patches=256,
-                     infer_batch=32, timing_repeats=1, max_test_images=20),
+                     infer_batch=32, timing_repeats=1, max_test_images=20,
+                     course=None, short=dict(epochs=20, iters_per_epoch=500, lr=5e-5, aug_start_epoch=2),
+                     scratch_lr=5e-5, flare_threshold=0.1,
+                     second=dict(patch_size=352, stride=176, hsv_threshold=1890, larger_sizes=(704, 1056, 1408))),
     },
     # 05: write-up 004's NAFNet study. The variants are the write-up's versions (v1 baseline, the
     # architecture change, x12 data = H/V flips + 2x2 patches, dropout 0.5, random crop then 2x2

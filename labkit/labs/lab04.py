@@ -16,6 +16,12 @@ The recipe, as notebook 04 and ``labkit train 04`` run it:
   ``min_lr``, gradient clipping at 1, mixed precision; no augmentation for the first epochs ("for a
   stable start"), then 001's flips / rotations / ShiftScaleRotate and ColorJitter from epoch
   ``aug_start_epoch`` on.
+- **Epochs**: ``iters_per_epoch`` batches drawn at random (smoke), or one pass over the patches (None, full).
+
+Notebook 04 (issue 20) starts, in smoke, from the course checkpoint ``04_hinet`` (:data:`COURSE_CHECKPOINTS`, remade
+by ``labkit course build 04_hinet``) and runs short fine-tunes of one shared budget (``short`` in the profile,
+built from this module's pieces): the main run, a from-scratch control, and one run per decision of write-up 001
+(HSV selection vs as many random windows, larger windows vs none, augmentation start, the second larger-window model).
 """
 
 from __future__ import annotations
@@ -31,10 +37,16 @@ from labkit.data import augment, sample, flare, flare_synth, pairing, patch_expo
 from labkit.labs.common import CourseSpec, Recipe, rank0_makes, reuse_or_make
 
 __all__ = ["COURSE_CHECKPOINTS", "flare_photo_pairs", "fold_count", "split_by_photo", "patch_kwargs", "val_patch_kwargs", "pick_val_patches",
-           "make_augment", "make_model", "make_optimizer", "make_scheduler", "make_pixel_loss", "build_training"]
+           "make_augment", "make_loader", "make_model", "make_optimizer", "make_scheduler", "make_pixel_loss", "build_training"]
 
 #: this lab's course checkpoints (:mod:`labkit.course`), by name
-COURSE_CHECKPOINTS: dict[str, CourseSpec] = {}
+COURSE_CHECKPOINTS: dict[str, CourseSpec] = {
+    "04_hinet": CourseSpec("04", {"epochs": 12, "iters_per_epoch": 55, "seed": 42},
+                           "notebook 04 starts from it: the smoke HINet (wf 16, depth 3) trained with the lab's recipe "
+                           "(HSV-selected and larger resized windows of the bundled photos' flares, adaptive "
+                           "augmentation from epoch 3) for 12 epochs of 55 steps (660 steps); the notebook fine-tunes "
+                           "it briefly beside a from-scratch control"),
+}
 
 
 def flare_photo_pairs(photos: list, cfg: dict, rng: np.random.Generator) -> tuple[list, list]:
@@ -101,6 +113,17 @@ def make_augment() -> augment.PairedAugment:
     return augment.PairedAugment(augment.flare_001_transforms())
 
 
+def make_loader(train_set, cfg: dict, seed: int | None = None) -> torch.utils.data.DataLoader:
+    """The training loader of an epoch of ``iters_per_epoch`` batches of ``batch_size`` (None: one pass over
+    ``train_set``), drawn without replacement when the set is large enough (``torch``'s RNG, or ``seed``)."""
+    per_epoch = (cfg["iters_per_epoch"] or len(train_set) // cfg["batch_size"]) * cfg["batch_size"]
+    gen = None if seed is None else torch.Generator().manual_seed(int(seed))
+    replace = per_epoch > len(train_set)
+    sampler = torch.utils.data.RandomSampler(train_set, replacement=replace, generator=gen,
+                                             num_samples=per_epoch if replace else min(per_epoch, len(train_set)))
+    return torch.utils.data.DataLoader(train_set, batch_size=cfg["batch_size"], drop_last=True, sampler=sampler)
+
+
 def make_model(cfg: dict) -> nn.Module:
     """HINet with the profile's size (``hinet``)."""
     return models.HINet(**cfg["hinet"])
@@ -158,6 +181,10 @@ def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
     train_set.augment = augment.AdaptiveAugment(make_augment(), start_epoch=cfg["aug_start_epoch"])
     model = make_model(cfg)
     optimizer = make_optimizer(model, cfg)
+    if cfg.get("iters_per_epoch") and not distributed.is_distributed():   # as the notebook: short epochs
+        loader = make_loader(train_set, cfg)
+        loader.augment = train_set.augment   # the run's augmentation, where a Dataset has it (fit sets its epoch)
+        train_set = loader
     return Recipe(model, train_set, val_set, dict(
         loss=make_pixel_loss(cfg), optimizer=optimizer, scheduler=make_scheduler(optimizer, cfg), epochs=cfg["epochs"],
         batch_size=cfg["batch_size"], early_stopping=cfg["early_stopping"], grad_clip=cfg["grad_clip"], amp=True),
