@@ -141,13 +141,16 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": dict(
             sidd_size=64, crops_per_photo=6, sidd_counts=(24, 6, 6), crop_size=128,
             noise=dict(shot_noise=0.01, read_noise=0.02), blur_kernel=15, blur_margin=7,
-            width=16,
+            width=8,
             archs=dict(gopro=dict(enc_blk_nums=(1, 1, 1, 2), middle_blk_num=1, dec_blk_nums=(1, 1, 1, 1)),
                        sidd=dict(enc_blk_nums=(1, 1, 2, 2), middle_blk_num=2, dec_blk_nums=(1, 1, 1, 1))),
             variants=("baseline", "arch", "x12", "x12_dropout", "crop_2x2"),
             variant_specs=NAFNET_VARIANT_SPECS,
-            batch_size=8, lr=2e-3, epochs=4, iters_per_epoch=40,
-            deblur=dict(width=16, arch="gopro", gt_size=64, batch_size=8, lr=2e-3, epochs=4, iters_per_epoch=75),
+            batch_size=8, lr=2e-3, epochs=4, iters_per_epoch=25,
+            # deblurring: width 8 keeps the course checkpoint 05_deblur (labkit/labs/lab05.py) under 2 MB;
+            # the notebook fine-tunes it (and trains the from-scratch control) for epochs x iters_per_epoch steps
+            deblur=dict(width=8, arch="gopro", gt_size=64, batch_size=8, lr=2e-3, epochs=2, iters_per_epoch=50),
+            deblur_epochs=None,   # `labkit train 05 -p net=deblur -p deblur_epochs=N`: a longer run (the course checkpoint)
         ),
         "full": dict(
             sidd_size=256, crops_per_photo=20, sidd_counts=(128, 16, 16), crop_size=512,
@@ -159,6 +162,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             variant_specs=NAFNET_VARIANT_SPECS,
             batch_size=8, lr=1e-4, epochs=60, iters_per_epoch=200,
             deblur=dict(width=32, arch="gopro", gt_size=256, batch_size=8, lr=1e-4, epochs=100, iters_per_epoch=500),
+            deblur_epochs=None,
         ),
     },
     # 06: inpainting + colorization GAN (write-up 002). G = adv + 50 L1 + 50 SSIM, D = real + fake +
