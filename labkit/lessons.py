@@ -210,28 +210,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) < 1 else f"{value:.2f}"
     return str(value)
-
-
-# --- lab 04 (issue 20) ---
-def effect_when_measured(lesson: Lessons, what: str, minuend: str, subtrahend: str | None, *, this_run: float,
-                         expect: str, says: str, otherwise: str = "", unit: str = "dB", digits: int = 2) -> bool:
-    """:meth:`Lessons.effect` once the spread file holds both keys in at least one other run; before that
-    (a comparison whose keys are new), this run's sign only, printed as such, asserted nothing.
-
-    :meth:`Lessons.effect` treats "no measured run" as "held in every measured run", so a new comparison whose
-    sign this run does not show would fail the notebook before its seeds were ever measured (the spread
-    measurement itself runs the notebook). Arguments and return value as :meth:`Lessons.effect`.
-
-    Raises: as :meth:`Lessons.effect` (ValueError: a bad ``expect``; AssertionError: see there).
-    """
-    if expect not in (">", "<"):
-        raise ValueError(f"expect must be '>' or '<', got {expect!r}")
-    if lesson.measured_runs(minuend, subtrahend):
-        return lesson.effect(what, minuend, subtrahend, this_run=this_run, expect=expect, says=says,
-                             otherwise=otherwise, unit=unit, digits=digits)
-    here = (this_run > 0) if expect == ">" else (this_run < 0)
-    print(f"{what}: {_fmt(this_run, digits)} {unit} in this run; not yet measured over seeds")
-    print(f"  -> this run alone: {says}" if here else
-          f"  -> this run alone shows the opposite sign: {otherwise or 'no effect at this scale'}")
-    lesson.stated.append({"what": what, "this_run": this_run, "runs": {}, "stated": False})
-    return False

@@ -51,55 +51,55 @@ def test_flare_mask_rejects_bad_inputs():
         metrics.flare_mask(np.zeros((1, 4, 4, 3), np.float32))
 
 
-def test_flare_region_psnr_counts_only_the_region():
+def test_masked_psnr_on_a_flare_region_counts_only_the_region():
     a = _photo()
     b = a.copy()
     mask = np.zeros(a.shape[:2], bool)
     mask[10:20, 10:30] = True
     b[~mask] = 0.0                                    # damage outside only
-    assert metrics.flare_region_psnr(b, a, mask) == float("inf")
+    assert metrics.masked_psnr(b, a, mask) == float("inf")
     c = a.copy()
     c[mask] = np.clip(c[mask] + 10 / 255, 0, 1)      # +10 levels inside
     ref = 10 * math.log10(255.0**2 / 100.0)
-    assert metrics.flare_region_psnr(c, a, mask) == pytest.approx(ref, abs=0.05)
+    assert metrics.masked_psnr(c, a, mask) == pytest.approx(ref, abs=0.05)
     # whole-image PSNR over an all-True mask equals metrics.psnr
     full = np.ones(a.shape[:2], bool)
-    assert metrics.flare_region_psnr(c, a, full) == pytest.approx(metrics.psnr(c, a), abs=1e-9)
+    assert metrics.masked_psnr(c, a, full) == pytest.approx(metrics.psnr(c, a), abs=1e-9)
 
 
-def test_flare_region_psnr_accepts_torch_and_uint8():
+def test_masked_psnr_on_a_flare_region_accepts_torch_and_uint8():
     a = _photo()
     b = np.clip(a + 0.02, 0, 1)
     mask = np.zeros(a.shape[:2], np.float32)
     mask[5:40, 5:40] = 1.0
-    v = metrics.flare_region_psnr(b, a, mask)
+    v = metrics.masked_psnr(b, a, mask)
     u8 = lambda x: np.round(x * 255).astype(np.uint8)   # noqa: E731
-    assert metrics.flare_region_psnr(u8(b), u8(a), mask > 0) == pytest.approx(v)
+    assert metrics.masked_psnr(u8(b), u8(a), mask > 0) == pytest.approx(v)
     t = lambda x: torch.from_numpy(x).permute(2, 0, 1)   # noqa: E731
-    assert metrics.flare_region_psnr(t(b), t(a), torch.from_numpy(mask)) == pytest.approx(v)
+    assert metrics.masked_psnr(t(b), t(a), torch.from_numpy(mask)) == pytest.approx(v)
 
 
-def test_flare_region_psnr_errors():
+def test_masked_psnr_on_a_flare_region_errors():
     a = _photo()
-    with pytest.raises(ValueError, match="no pixel"):
-        metrics.flare_region_psnr(a, a, np.zeros(a.shape[:2], bool))
+    with pytest.raises(ValueError, match="empty"):
+        metrics.masked_psnr(a, a, np.zeros(a.shape[:2], bool))
     with pytest.raises(ValueError, match="mask"):
-        metrics.flare_region_psnr(a, a, np.ones((3, 3), bool))
+        metrics.masked_psnr(a, a, np.ones((3, 3), bool))
     with pytest.raises(ValueError, match="same shape"):
-        metrics.flare_region_psnr(a, a[:10], np.ones(a.shape[:2], bool))
+        metrics.masked_psnr(a, a[:10], np.ones(a.shape[:2], bool))
 
 
 def test_grid_seam_error_sees_a_grid_and_not_a_uniform_error():
     ref = _photo(96, 96)
     uniform = np.clip(ref + 4 / 255, 0, 1)
     u = metrics.grid_seam_error(uniform, ref, 24)
-    assert u["border"] == pytest.approx(u["interior"]) and u["excess"] == pytest.approx(0, abs=1e-9)
+    assert u["border"] == pytest.approx(u["interior"]) and u["seam"] == pytest.approx(0, abs=1e-9)
     seams = ref.copy()
     for k in (24, 48, 72):                            # a bright line at every window border
         seams[k, :] = np.clip(seams[k, :] + 20 / 255, 0, 1)
         seams[:, k] = np.clip(seams[:, k] + 20 / 255, 0, 1)
     s = metrics.grid_seam_error(seams, ref, 24)
-    assert s["interior"] == 0 and s["border"] > 5 and s["excess"] == s["border"]
+    assert s["interior"] == 0 and s["border"] > 5 and s["seam"] == s["border"]
     # the same lines off the grid do not count as seams of a 32 px grid: error at 24/48/72 lies in its interior
     o = metrics.grid_seam_error(seams, ref, 32)
     assert o["interior"] > 0
