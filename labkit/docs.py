@@ -94,23 +94,33 @@ COURSE: dict[str, Lab] = {
         "HINet with the official layout (two stages, half instance normalization, supervised attention, cross-stage "
         "fusion; GoPro/SIDD counts checked); a documented flare generator (source, veiling glow, streaks, ghosts); "
         "001's preprocessing: 256/128 patches, HSV value selection (histogram of what is kept), larger patches "
-        "resized, k-fold split by photo, parallel extraction (`process_num`); adaptive augmentation from a given "
-        "epoch; flared input vs HINet on held-out photos (PSNR/SSIM, RGB, no crop) and padded-patch inference plain "
-        "vs skipping (time, PSNR)",
+        "resized, k-fold split by photo, parallel extraction (`process_num`); a course checkpoint beside the "
+        "from-scratch control; 001's decisions measured: HSV vs random windows, larger windows resized vs not (error "
+        "at window borders), adaptive augmentation start vs first epoch vs none, a second larger-window model; "
+        "PSNR inside the flare region beside whole-image PSNR/SSIM; padded-patch inference plain vs skipping",
         "001", "many hours (contest data, up to 500 epochs)", "full: yes",
         (Effect("HINet - flared input", "HINet PSNR (dB)", "input PSNR (dB)"),
+         Effect("HINet - flared input, flare region", "HINet flare PSNR (dB)", "input flare PSNR (dB)"),
+         Effect("checkpoint start - scratch, flare region", "HINet flare PSNR (dB)", "scratch flare PSNR (dB)"),
+         Effect("HSV - random windows, flare region", "recipe flare PSNR (dB)", "random-window flare PSNR (dB)"),
          Effect("skip - plain patches", "skip-patch PSNR (dB)", "plain-patch PSNR (dB)", digits=3))),
     "05_nafnet_sidd_gopro_study": Lab(
         "05 NAFNet study: SIDD denoising, GoPro deblurring",
         "NAFNet with the official layout (SIDD/GoPro, width 32/64, counts checked) and TLC; write-up 004's experiment "
         "log as named variants under one step budget (baseline, bigger architecture, x12 flips + 2x2 patches, "
-        "dropout 0.5, crop-then-2x2), train/val curves and the train-val gap to diagnose over-fitting; realistic "
+        "dropout 0.5, crop-then-2x2) and its flips stored vs drawn on the fly, train/val curves and the train-val gap "
+        "to diagnose over-fitting; deblurring from a course checkpoint beside the from-scratch control, with an edge "
+        "sharpness measure; realistic "
         "synthetic data (Poisson-Gaussian noise, camera-trajectory motion blur) or SIDD arrays / GoPro; `labkit run "
         "05 --sweep variant=...` for a papermill sweep with one comparison table",
         "004", "hours per variant (SIDD, GoPro)", "full: yes",
         (Effect("best variant - noisy input (test)", "best variant test PSNR (dB)", "noisy test PSNR (dB)"),
          Effect("denoising gain (held-out)", "denoise held-out gain (dB)"),
-         Effect("deblurring gain (held-out)", "deblur held-out gain (dB)"),
+         Effect("deblurring gain from the checkpoint (held-out)", "deblur (course start) held-out gain (dB)"),
+         Effect("edge sharpness, checkpoint start - blurred", "deblur (course start) edge sharpness",
+                "blurred edge sharpness", unit="", digits=3),
+         Effect("stored flips - flips on the fly (test)", "x12 stored flips test PSNR (dB)",
+                "x4 flips on the fly test PSNR (dB)"),
          Effect("TLC - plain", "TLC vs plain (dB)", digits=3))),
     "06_inpainting_colorization_gan": Lab(
         "06 inpainting + colorization GAN",
