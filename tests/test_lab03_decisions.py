@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit import course, labs, metrics, profiles
+from labkit import course, labs, profiles, region_metrics
 from labkit.data import pairing, tiling
 from labkit.labs import lab03
 
@@ -104,17 +104,17 @@ def test_seam_error_sees_a_seam_and_only_a_seam():
     rng = np.random.default_rng(1)
     ref = rng.random((64, 80, 3)).astype(np.float32)
     noisy = np.clip(ref + rng.normal(0, 0.02, ref.shape), 0, 1).astype(np.float32)
-    flat = metrics.seam_error(noisy, ref, [32], [40], band=4)
+    flat = region_metrics.seam_error(noisy, ref, [32], [40], band=4)
     assert abs(flat["seam"]) < 1.0 and flat["border"] > 0 and flat["interior"] > 0
     seam = noisy.copy()
     seam[30:34] = np.clip(seam[30:34] + 0.2, 0, 1)          # a bright line where two tiles meet
-    e = metrics.seam_error(seam, ref, [32], [40], band=4)
+    e = region_metrics.seam_error(seam, ref, [32], [40], band=4)
     assert e["seam"] > 10 and math.isclose(e["seam"], e["border"] - e["interior"])
-    assert metrics.seam_error(ref, ref, [32], [40])["seam"] == 0.0
+    assert region_metrics.seam_error(ref, ref, [32], [40])["seam"] == 0.0
     with pytest.raises(ValueError, match="interior borders"):
-        metrics.seam_error(ref, ref, [64], [])
+        region_metrics.seam_error(ref, ref, [64], [])
     with pytest.raises(ValueError, match="band"):
-        metrics.seam_error(ref, ref, [32], [], band=0)
+        region_metrics.seam_error(ref, ref, [32], [], band=0)
 
 
 @pytest.mark.parametrize("h,w", [(75, 112), (100, 150), (150, 128), (512, 512)])

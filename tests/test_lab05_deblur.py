@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from labkit import course, labs, metrics
+from labkit import course, labs, region_metrics
 from labkit.data import sample
 from labkit.labs import lab05
 
@@ -26,7 +25,7 @@ def test_the_deblur_recipe_is_the_smoke_gopro_nafnet_under_the_course_size_limit
     assert tuple(val["gt"].shape) == (3, 2 * dcfg["gt_size"], 2 * dcfg["gt_size"])
     # the validation pairs are blurred: sharper ground truth than input
     lq, gt = val["lq"].permute(1, 2, 0).numpy(), val["gt"].permute(1, 2, 0).numpy()
-    assert metrics.edge_sharpness_ratio(lq, gt) < 0.9
+    assert region_metrics.edge_sharpness_ratio(lq, gt) < 0.9
 
 
 def test_bundled_sets_reject_an_unknown_net():
