@@ -94,7 +94,7 @@ def test_05_full_profile(tmp_path):
     m = run_full(tmp_path, "05", "05_nafnet_sidd_gopro_study", sidd, f"gopro_root={gopro}", "max_images=2",
                  "batch_size=2", "test_width=8")
     assert "baseline" in m["variants"] and m["config"]["archs"]["gopro"]["enc_blk_nums"] == [1, 1, 1, 28]
-    assert "deblur" in m["histories"]
+    assert "deblur_scratch" in m["histories"] and "deblur_course" not in m["histories"]   # full: no course checkpoint
     assert any(finite(v) for v in m["headline"].values())
 
 
