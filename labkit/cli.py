@@ -50,7 +50,6 @@ from typing import Sequence
 
 from labkit import drift, env, errors, gpucheck, report, runner
 
-NOTEBOOKS_DIR = runner.NOTEBOOKS_DIR
 BENCHMARKS_DIR = env.REPO_ROOT / "benchmarks"
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -207,7 +206,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Run and report the restoration-lab notebooks.")
-    parser.add_argument("--notebooks-dir", default=str(NOTEBOOKS_DIR), help="folder of NN_slug.ipynb notebooks")
+    parser.add_argument("--notebooks-dir", default=None,
+                        help="folder of NN_slug.ipynb notebooks (default: the checkout's notebooks/; labkit installed "
+                             "as a package: ./notebooks)")
     parser.add_argument("--debug", action="store_true", help="print the traceback of an error (also: LABKIT_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -304,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.notebooks_dir is None:
+        args.notebooks_dir = str(env.notebooks_dir())
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -28,8 +28,26 @@ import labkit
 
 PROFILES = ("smoke", "full")
 
-#: The repository root when labkit is used from a checkout (the folder holding ``notebooks/``).
+#: The folder holding the ``labkit`` package: the repository root in a checkout, ``site-packages`` when
+#: labkit is installed as a package (``pip install git+...``, the notebooks' Colab cell). Use
+#: :func:`checkout_root` / :func:`home_dir` to tell the two apart.
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkout_root() -> Path | None:
+    """The repository checkout labkit runs from, or None when it is installed as a package.
+
+    A checkout has ``pyproject.toml`` and ``notebooks/`` beside the ``labkit`` package (an editable install
+    or ``PYTHONPATH``); a wheel installed into ``site-packages`` has neither.
+    """
+    return REPO_ROOT if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "notebooks").is_dir() else None
+
+
+def home_dir() -> Path:
+    """Where ``runs/``, ``data/`` and ``notebooks/`` are looked for by default: the checkout's root, or, when
+    labkit is installed as a package, the current working folder (``/content`` on Colab), never the
+    installed package's folder."""
+    return checkout_root() or Path.cwd()
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -198,13 +216,20 @@ def profile_from_env(default: str = "smoke") -> str:
 
 
 def data_dir() -> Path:
-    """Root of the real datasets: ``$LABKIT_DATA`` or ``<repo>/data``."""
-    return Path(os.environ.get("LABKIT_DATA", REPO_ROOT / "data")).expanduser()
+    """Root of the real datasets: ``$LABKIT_DATA``, else ``data/`` under :func:`home_dir` (the checkout, or
+    the working folder when labkit is installed as a package)."""
+    return Path(os.environ.get("LABKIT_DATA", home_dir() / "data")).expanduser()
 
 
 def runs_dir() -> Path:
-    """Root of the run folders: ``$LABKIT_RUNS`` or ``<repo>/runs``."""
-    return Path(os.environ.get("LABKIT_RUNS", REPO_ROOT / "runs")).expanduser()
+    """Root of the run folders: ``$LABKIT_RUNS``, else ``runs/`` under :func:`home_dir` (the checkout, or the
+    working folder when labkit is installed as a package: ``/content/runs`` on Colab)."""
+    return Path(os.environ.get("LABKIT_RUNS", home_dir() / "runs")).expanduser()
+
+
+def notebooks_dir() -> Path:
+    """The course notebooks' folder by default: ``notebooks/`` under :func:`home_dir`."""
+    return home_dir() / "notebooks"
 
 
 def resolve_out_dir(out_dir: str | os.PathLike | None, notebook: str, profile: str) -> Path:

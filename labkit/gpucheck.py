@@ -8,8 +8,9 @@ autocast where the lab trains with AMP), and records per lab, in one JSON:
 - ``status`` ("ok" / "failed" with the failing cell), ``seconds`` (wall time of the notebook);
 - ``steps_per_s``: optimizer steps / training seconds, summed over every training run of the lab
   (from its :class:`labkit.train.History` rows: ``step`` and ``seconds`` per epoch, which include the
-  epoch's validation and checkpoint writes), under the settings in ``settings`` (deterministic kernels
-  unless ``LABKIT_DETERMINISTIC=0``, the notebooks' ``num_workers``);
+  epoch's validation and checkpoint writes), and ``train_steps_per_s`` over the ``train_seconds`` of the
+  training batches alone, under the settings in ``settings`` (deterministic kernels unless
+  ``LABKIT_DETERMINISTIC=0``, the notebooks' ``num_workers``);
 - ``peak_mem_gb``: ``torch.cuda.max_memory_allocated()`` of the notebook's kernel, in GiB;
 - ``first_losses``: the first ``train_loss`` values of each training run; ``nan``: any non-finite one.
 
@@ -62,6 +63,7 @@ for _name, _h in dict(_histories(globals())).items():
     _loss = [r.get("train_loss") for r in _h.epochs]
     _runs[_name] = {"steps": int(_h.epochs[-1].get("step") or 0) if _h.epochs else 0,
                     "seconds": float(sum(r.get("seconds") or 0.0 for r in _h.epochs)),
+                    "train_seconds": float(sum(r.get("train_seconds") or 0.0 for r in _h.epochs)),
                     "first_losses": _loss[:3],
                     "nan": any(v is None or not math.isfinite(v) for v in _loss)}
 _cuda = torch.cuda.is_available()
@@ -131,8 +133,10 @@ def check_lab(nb: Path, params: dict[str, Any], out_root: Path, work: Path) -> d
     runs = stats["runs"]
     steps = sum(r["steps"] for r in runs.values())
     secs = sum(r["seconds"] for r in runs.values())
+    train_secs = sum(r.get("train_seconds") or 0.0 for r in runs.values())
     record.update(device=stats["device"], peak_mem_gb=round(stats["peak_mem_gb"], 2),
                   steps=steps, steps_per_s=round(steps / secs, 2) if secs else None,
+                  train_steps_per_s=round(steps / train_secs, 2) if train_secs else None,
                   first_losses={k: r["first_losses"] for k, r in runs.items()},
                   nan=any(r["nan"] for r in runs.values()))
     return record
@@ -166,7 +170,9 @@ def run_gpu_check(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {"steps": args.steps, "labs": {}, "settings": {
         "deterministic": os.environ.get("LABKIT_DETERMINISTIC", "1") not in ("0", ""),
         "num_workers": "the notebooks' (0: data loading in the training process)",
-        "steps_per_s": "optimizer steps / epoch seconds (validation and checkpoint writes included)"}}
+        "steps_per_s": "optimizer steps / epoch seconds (validation and checkpoint writes included)",
+        "train_steps_per_s": "optimizer steps / seconds of the training batches alone (no validation, no "
+                             "end-of-epoch checkpoint)"}}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="labkit_gpu_check_") as tmp:
         params = make_data(Path(tmp) / "data")

@@ -73,7 +73,7 @@ class Lessons:
 
     def __post_init__(self) -> None:
         if self.spread is None:
-            self.spread = drift.load_spread(self.notebooks_dir or env.REPO_ROOT / "notebooks")
+            self.spread = drift.load_spread(self.notebooks_dir or env.notebooks_dir())
 
     # ------------------------------------------------------------------ measured over seeds
 

@@ -36,7 +36,9 @@ from labkit.files import remove_stale_temp
 from labkit.parameters import check_run_parameters
 from labkit.profiles import parse_parameter
 
-NOTEBOOKS_DIR = env.REPO_ROOT / "notebooks"
+#: how to get the notebooks when there are none, for the error messages
+GET_NOTEBOOKS = ("clone the repository (git clone {url}) and run labkit inside it, or pass --notebooks-dir "
+                 "with the folder holding the NN_*.ipynb notebooks")
 
 
 @dataclass
@@ -79,16 +81,31 @@ class NotebookJob:
     sweep: dict[str, Any] | None = None
 
 
-def discover_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
-    """The course notebooks ``NN_slug.ipynb`` in ``folder``, in order.
+def discover_notebooks(folder: Path | None = None) -> list[Path]:
+    """The course notebooks ``NN_slug.ipynb`` in ``folder`` (default :func:`labkit.env.notebooks_dir`), in order.
 
     Raises:
-        FileNotFoundError: the folder does not exist or holds no numbered notebook.
+        FileNotFoundError: the folder does not exist or holds no numbered notebook (the message says how
+            to get them).
     """
-    paths = sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    folder = env.notebooks_dir() if folder is None else Path(folder)
+    paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
     if not paths:
-        raise FileNotFoundError(f"no numbered notebooks (NN_slug.ipynb) found in {folder}")
+        raise FileNotFoundError(f"no numbered notebooks (NN_slug.ipynb) found in {folder}: "
+                                + GET_NOTEBOOKS.format(url=_repository_url()))
     return paths
+
+
+def _repository_url() -> str:
+    from importlib.metadata import PackageNotFoundError, metadata
+    try:
+        for entry in metadata("labkit").get_all("Project-URL") or []:
+            label, _, url = entry.partition(",")
+            if label.strip().lower() in ("repository", "homepage", "source"):
+                return url.strip()
+    except PackageNotFoundError:
+        pass
+    return "<the repository>"
 
 
 def select_notebooks(names: Sequence[str], available: Sequence[Path]) -> list[Path]:
@@ -285,6 +302,24 @@ def headless_environment(profile: str) -> None:
     os.environ.setdefault("LABKIT_PROFILE", profile)
     os.environ.setdefault("LABKIT_PROGRESS", "text")  # headless: no widget front end for tqdm
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the kernels' OpenMP threads: see env.PASSIVE_OPENMP
+
+
+@contextmanager
+def kernel_roots() -> Iterator[None]:
+    """While notebooks run, their kernels inherit ``LABKIT_RUNS`` / ``LABKIT_DATA`` as this process resolved them.
+
+    A kernel starts in the notebooks' folder; an installed labkit (no checkout) resolves its default roots from
+    the working folder (:func:`labkit.env.home_dir`), which the kernel's is not. Variables already set win;
+    the ones set here are removed afterwards.
+    """
+    added = {k: str(v().resolve()) for k, v in (("LABKIT_RUNS", env.runs_dir), ("LABKIT_DATA", env.data_dir))
+             if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 @contextmanager
@@ -518,15 +553,11 @@ def run_and_report(notebooks_dir: Path, names: Sequence[str], *, profile: str, p
         The results, in run order (a failed notebook does not raise).
 
     Raises:
-<<<<<<< HEAD
         ValueError / FileNotFoundError: a bad notebook name, parameter or sweep, or no notebook folder, all
             found before any kernel starts (:func:`labkit.parameters.check_run_parameters`: an unknown ``-p``
-            key, a value of the wrong type or range).
-=======
-        ValueError / FileNotFoundError: a bad notebook name, parameter or sweep, or no notebook folder;
-            a notebook that another live ``labkit run`` is running into the same folder.
+            key, a value of the wrong type or range); a notebook that another live ``labkit run`` is running
+            into the same folder.
         SystemExit: 130 / 143 / 129 after SIGINT / SIGTERM / SIGHUP (the run is recorded as interrupted).
->>>>>>> wt_runs
     """
     chosen = select_notebooks(names, discover_notebooks(Path(notebooks_dir)))
     parameters = dict(parse_parameter(p) for p in params)
@@ -540,7 +571,7 @@ def run_and_report(notebooks_dir: Path, names: Sequence[str], *, profile: str, p
     remove_stale_temp(out_root, (report.RUN_SUMMARY_FILE, report.REPORT_FILE))
 
     start = time.perf_counter()
-    with interrupt_signals():
+    with interrupt_signals(), kernel_roots():
         try:
             results = run_jobs(jobs, out_root, profile, params=parameters, combos=combos)
         except KeyboardInterrupt as exc:  # RunInterrupted too

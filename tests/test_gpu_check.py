@@ -28,12 +28,13 @@ def test_gpu_check_stats_cell_reads_histories(tmp_path, monkeypatch):
     from labkit.train import History
 
     monkeypatch.setenv("LABKIT_GPU_STATS", str(tmp_path / "s.json"))
-    ns = {"history": History(epochs=[{"epoch": 1, "step": 4, "train_loss": 0.5, "seconds": 2.0}]),
+    ns = {"history": History(epochs=[{"epoch": 1, "step": 4, "train_loss": 0.5, "seconds": 2.0, "train_seconds": 1.5}]),
           "histories": {"x": History(epochs=[{"epoch": 1, "step": 2, "train_loss": float("nan"), "seconds": 1.0}])}}
     exec(gpucheck.STATS_CELL, ns)
     import json
     stats = json.loads((tmp_path / "s.json").read_text())
-    assert stats["runs"]["history"] == {"steps": 4, "seconds": 2.0, "first_losses": [0.5], "nan": False}
+    assert stats["runs"]["history"] == {"steps": 4, "seconds": 2.0, "train_seconds": 1.5, "first_losses": [0.5],
+                                        "nan": False}
     assert stats["runs"]["histories[x]"]["nan"] is True
 
 
@@ -89,3 +90,28 @@ def test_gpu_check_require_cuda_fails_without_a_visible_gpu(tmp_path, capsys):
     args = argparse.Namespace(steps=5, labs=["04"], out=str(tmp_path / "gc"), require_cuda=True)
     assert gpucheck.run_gpu_check(args) == 1
     assert gpucheck.SKIP_NOTICE in capsys.readouterr().out
+
+
+def test_fit_records_the_training_batches_seconds_apart_from_validation():
+    """train_seconds (the GPU check's train-only steps/s) excludes the epoch's validation; seconds includes it."""
+    import time
+    import torch
+    from torch import nn
+    from labkit.train import fit
+
+    class SlowVal(nn.Module):          # an identity model whose evaluation-mode forward takes 0.2 s
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            if not self.training:
+                time.sleep(0.2)
+            return x * self.w
+
+    data = [(torch.rand(3, 8, 8), torch.rand(3, 8, 8)) for _ in range(4)]
+    net = SlowVal()
+    h = fit(net, data, data[:2], loss=nn.L1Loss(), optimizer=torch.optim.SGD(net.parameters(), lr=0.0), epochs=1,
+            batch_size=2, progress=False, log=None)
+    row = h.epochs[0]
+    assert 0 <= row["train_seconds"] < row["seconds"] and row["seconds"] - row["train_seconds"] >= 0.35

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from labkit import models
 from labkit.infer import count_parameters
@@ -134,3 +135,19 @@ def test_tiny_nafnet_learns_to_denoise():
         loss.backward()
         opt.step()
     assert loss.item() < 0.7 * before.item()
+
+
+def test_global_avg_pool_is_adaptive_avg_pool_with_a_deterministic_backward():
+    from labkit.models.nafnet import GlobalAvgPool2d
+
+    torch.manual_seed(0)
+    for shape in [(4, 16, 64, 64), (2, 32, 17, 23)]:
+        x = torch.randn(*shape, requires_grad=True)
+        a, b = nn.AdaptiveAvgPool2d(1)(x), GlobalAvgPool2d()(x)
+        w = torch.randn_like(a)
+        ga, = torch.autograd.grad((a * w).sum(), x)
+        gb, = torch.autograd.grad((b * w).sum(), x)
+        assert (a - b).abs().max() <= 1e-6 and (ga - gb).abs().max() <= 1e-6
+    block = models.nafnet.NAFBlock(8)
+    assert isinstance(block.sca[0], GlobalAvgPool2d) and not list(block.sca[0].parameters())
+    assert {k for k in block.state_dict() if k.startswith("sca.")} == {"sca.1.weight", "sca.1.bias"}   # official layout

@@ -92,7 +92,7 @@ def _fit(folder, *, crash_at=None, epochs=3, steps=None, settings=None, interval
 
 
 def _rows(h: History) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in h.epochs]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "train_seconds")} for r in h.epochs]   # times
 
 
 def _same(a: nn.Module, b: nn.Module) -> None:

@@ -276,6 +276,26 @@ def test_export_grid_patches_writes_sixteen_aligned_pairs(tmp_path):
         patch_export.export_grid_patches([("bad", lq, gt[:60])], tmp_path / "q", scale=4)
 
 
+
+def test_export_random_patches_are_aligned_cell_sized_crops_drawn_from_the_seed(tmp_path):
+    rng = np.random.default_rng(0)
+    gt = rng.random((64, 64, 3)).astype(np.float32)
+    lq = gt[::4, ::4]                                    # 16 x 16: cells of 4 x 4 LR / 16 x 16 GT
+    lq_dir, gt_dir = patch_export.export_random_patches([("im", lq, gt)], tmp_path / "a", count=16, scale=4, seed=3)
+    names = sorted(p.name for p in gt_dir.iterdir())
+    assert len(names) == 16 and names[0] == "im_r00.png" and names[-1] == "im_r15.png"
+    for name in names:
+        a, b = read_image(lq_dir / name), read_image(gt_dir / name)
+        assert a.shape == (4, 4, 3) and b.shape == (16, 16, 3)
+        np.testing.assert_allclose(b[::4, ::4], a, atol=1e-6)   # the GT patch sits over its LR patch
+    again = patch_export.export_random_patches([("im", lq, gt)], tmp_path / "b", count=16, scale=4, seed=3)[1]
+    other = patch_export.export_random_patches([("im", lq, gt)], tmp_path / "c", count=16, scale=4, seed=4)[1]
+    same = [np.array_equal(read_image(gt_dir / n), read_image(again / n)) for n in names]
+    moved = [np.array_equal(read_image(gt_dir / n), read_image(other / n)) for n in names]
+    assert all(same) and not all(moved)
+    with pytest.raises(ValueError, match="not 4 x LR"):
+        patch_export.export_random_patches([("bad", lq, gt[:60])], tmp_path / "q", count=1, scale=4)
+
 def test_dacon_sr_paths_checks_the_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         dacon_sr.dacon_sr_paths(tmp_path / "nope")

@@ -56,7 +56,7 @@ def _train_gan(epochs: int, folder) -> tuple[list[nn.Module], History]:
 
 
 def _rows(h: History) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in h.epochs]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "train_seconds")} for r in h.epochs]   # times
 
 
 def _spy(monkeypatch) -> dict[str, int]:

@@ -19,8 +19,11 @@ small hand-made packages in ``tmp_path`` (a cycle, a private import...), so the 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("labkit", "benchmarks")
@@ -317,3 +320,17 @@ def test_checker_measures_modules_and_function_bodies(tmp_path):
     assert funcs == {"long": 120, "short": 0}      # the docstring is not counted
     assert module_lengths(modules, "pkg")[0] == (len((tmp_path / "pkg/long.py").read_text().splitlines()), "pkg.long")
     assert find_cycles(import_graph(modules)) == []
+
+
+def test_no_merge_conflict_markers_in_the_tracked_text():
+    """A merge left `<<<<<<< HEAD ... >>>>>>> branch` in a docstring once; git would not have stopped it."""
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files", "*.py", "*.md", "*.toml", "*.txt", "*.cfg", "*.sh", "*.yml", "Makefile"],
+                           cwd=ROOT, capture_output=True, text=True)
+    if files.returncode != 0:
+        pytest.skip("not a git checkout")
+    marker = re.compile(r"^(<{7} |>{7} |={7}$)", re.M)
+    found = [f"{name}:{text.count(chr(10), 0, m.start()) + 1}" for name in files.stdout.split()
+             for text in [(ROOT / name).read_text(encoding="utf-8", errors="replace")] for m in marker.finditer(text)]
+    assert not found, "merge conflict markers:\n" + "\n".join(f"  {f}" for f in found)

@@ -64,7 +64,7 @@ def _state(model):
 
 
 def _rows(h: History):
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in h.epochs]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "train_seconds")} for r in h.epochs]   # times
 
 
 def _setup(init_seed: int, lr: float = 1e-2):
@@ -294,3 +294,51 @@ def test_the_epoch_loss_sum_has_no_float64_on_apple_gpus(monkeypatch):
     history = fit(net, data, loss=nn.L1Loss(), optimizer=torch.optim.SGD(net.parameters(), lr=0.1), epochs=1,
                   batch_size=2, device="cpu", progress=False, log=None)
     assert math.isfinite(history.epochs[-1]["train_loss"])
+
+
+def test_channels_last_trains_the_same_parameters_in_nhwc_and_resumes_exactly(tmp_path):
+    model_a, opt_a, sched_a = _setup(0)
+    params = list(model_a.parameters())
+    hist_a = fit(model_a, TRAIN, VAL, loss=nn.L1Loss(), optimizer=opt_a, scheduler=sched_a, channels_last=True,
+                 checkpoint_dir=tmp_path / "a", **COMMON)
+    assert list(model_a.parameters()) == params                       # the optimizer's own Parameters trained
+    assert model_a.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    model_n, opt_n, sched_n = _setup(0)
+    hist_n = fit(model_n, TRAIN, VAL, loss=nn.L1Loss(), optimizer=opt_n, scheduler=sched_n, **COMMON)
+    assert not model_n.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    # the same arithmetic in another order: equal to float32 rounding, not bit for bit
+    for ra, rn in zip(hist_a.epochs, hist_n.epochs):
+        assert ra["train_loss"] == pytest.approx(rn["train_loss"], rel=1e-4)
+    # killed in epoch 3 and resumed (with a fresh contiguous model): the channels_last run, bit for bit
+    model_b, opt_b, sched_b = _setup(0)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model_b, TRAIN, VAL, loss=CrashAfter(2 * 12 + 3), optimizer=opt_b, scheduler=sched_b, channels_last=True,
+            checkpoint_dir=tmp_path / "b", **COMMON)
+    model_c, opt_c, sched_c = _setup(99)
+    hist_c = fit(model_c, TRAIN, VAL, loss=nn.L1Loss(), optimizer=opt_c, scheduler=sched_c, channels_last=True,
+                 checkpoint_dir=tmp_path / "b", **COMMON)
+    assert _rows(hist_c) == _rows(hist_a)
+    assert all(torch.equal(v, model_c.state_dict()[k]) for k, v in model_a.state_dict().items())
+
+
+def test_fixed_steps_loader_gives_the_same_steps_whatever_the_dataset_size():
+    from labkit.train.batches import fixed_steps_loader
+
+    small, large = list(range(6)), list(range(100))
+    for data in (small, large):
+        assert len(list(fixed_steps_loader(data, 4, 5))) == 5             # 5 batches of 4 either way
+    epoch = [int(v) for b in fixed_steps_loader(large, 4, 5, seed=0) for v in b]
+    assert len(set(epoch)) == 20                                          # large enough: no sample twice
+    assert [int(v) for b in fixed_steps_loader(large, 4, 5, seed=0) for v in b] == epoch   # seeded
+    assert len(list(fixed_steps_loader(large, 4, None))) == 25            # None: one pass
+    # replacement=True with torch's RNG: the draws of RandomSampler(replacement=True, num_samples=batch * iters)
+    torch.manual_seed(3)
+    ours = [b.tolist() for b in fixed_steps_loader(large, 4, 5, replacement=True)]
+    torch.manual_seed(3)
+    plain = [b.tolist() for b in torch.utils.data.DataLoader(
+        large, batch_size=4, sampler=torch.utils.data.RandomSampler(large, replacement=True, num_samples=20))]
+    assert ours == plain
+    with pytest.raises(ValueError, match="empty"):
+        fixed_steps_loader([], 4, 5)
+    with pytest.raises(ValueError, match="iters"):
+        fixed_steps_loader(large, 4, 0)

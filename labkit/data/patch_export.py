@@ -24,7 +24,7 @@ from labkit.data.patch_select import V_MIN_001, hsv_value_select, multi_scale_pa
 from labkit.data.tiling import grid_split, padded_patches
 from labkit.io import read_image, write_image
 
-__all__ = ["export_grid_patches", "make_patch_pairs"]
+__all__ = ["export_grid_patches", "export_random_patches", "make_patch_pairs"]
 
 
 def export_grid_patches(
@@ -58,18 +58,9 @@ def export_grid_patches(
         ValueError: a pair whose GT is not ``scale`` times its LR (named), or an LR smaller than
             the grid.
     """
-    lq_dir, gt_dir = Path(out_root) / "lq", Path(out_root) / "gt"
-    lq_dir.mkdir(parents=True, exist_ok=True)
-    gt_dir.mkdir(parents=True, exist_ok=True)
+    lq_dir, gt_dir = _patch_folders(out_root)
     for name, lq, gt in pairs:
-        if isinstance(lq, (str, os.PathLike)):
-            lq, gt = read_image(lq), read_image(gt)
-        (lh, lw), (gh, gw) = lq.shape[:2], gt.shape[:2]
-        if (gh, gw) != (lh * scale, lw * scale):
-            raise ValueError(f"pair {name!r}: GT {gh}x{gw} is not {scale} x LR {lh}x{lw}")
-        th, tw = lh // rows, lw // cols
-        if th == 0 or tw == 0:
-            raise ValueError(f"pair {name!r}: LR {lh}x{lw} is smaller than a {rows}x{cols} grid")
+        lq, gt, th, tw = _grid_pair(name, lq, gt, rows, cols, scale)
         lq = lq[:th * rows, :tw * cols]
         gt = gt[:th * rows * scale, :tw * cols * scale]
         for i, (a, b) in enumerate(zip(grid_split(lq, rows, cols), grid_split(gt, rows, cols))):
@@ -78,6 +69,70 @@ def export_grid_patches(
             write_image(gt_dir / f"{name}_{r}{c}.png", b)
     return lq_dir, gt_dir
 
+
+
+def export_random_patches(
+    pairs: Sequence[tuple[str, np.ndarray, np.ndarray]] | Sequence[tuple[str, str, str]],
+    out_root: str | os.PathLike,
+    *,
+    count: int,
+    rows: int = 4,
+    cols: int = 4,
+    scale: int = 4,
+    seed: int = 42,
+) -> tuple[Path, Path]:
+    """The control of :func:`export_grid_patches`: ``count`` aligned patches per pair at random positions.
+
+    Each patch is the size of one cell of the ``rows x cols`` grid (LR ``h // rows`` x ``w // cols``, GT
+    ``scale`` times that); positions are uniform over the LR image, drawn once per pair with
+    ``numpy.random.default_rng([seed, index of the pair])``, so patches may overlap and miss parts of the
+    image (what 000's non-overlapping grid avoids). Files: ``<name>_r<k>.png`` in ``out_root/lq`` and
+    ``out_root/gt``, written atomically.
+
+    Args:
+        pairs, out_root, scale: as :func:`export_grid_patches`.
+        count: patches per pair (``rows * cols`` for as many as the grid).
+        rows, cols: the grid whose cell sets the patch size.
+        seed: the draws' seed.
+
+    Returns:
+        ``(out_root/lq, out_root/gt)``.
+
+    Raises:
+        ValueError: a pair whose GT is not ``scale`` times its LR (named), or an LR smaller than the grid.
+    """
+    lq_dir, gt_dir = _patch_folders(out_root)
+    for i, (name, lq, gt) in enumerate(pairs):
+        lq, gt, th, tw = _grid_pair(name, lq, gt, rows, cols, scale)
+        (lh, lw) = lq.shape[:2]
+        rng = np.random.default_rng([seed, i])
+        for k in range(count):
+            y, x = int(rng.integers(0, lh - th + 1)), int(rng.integers(0, lw - tw + 1))
+            write_image(lq_dir / f"{name}_r{k:02d}.png", lq[y:y + th, x:x + tw])
+            write_image(gt_dir / f"{name}_r{k:02d}.png", gt[y * scale:(y + th) * scale, x * scale:(x + tw) * scale])
+    return lq_dir, gt_dir
+
+
+def _patch_folders(out_root: str | os.PathLike) -> tuple[Path, Path]:
+    """``out_root/lq`` and ``out_root/gt``, created."""
+    lq_dir, gt_dir = Path(out_root) / "lq", Path(out_root) / "gt"
+    lq_dir.mkdir(parents=True, exist_ok=True)
+    gt_dir.mkdir(parents=True, exist_ok=True)
+    return lq_dir, gt_dir
+
+
+def _grid_pair(name: str, lq, gt, rows: int, cols: int, scale: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """``(lq, gt, cell height, cell width)`` of one pair (read when given as paths), checked: GT = ``scale`` x LR,
+    and the LR holds at least one ``rows x cols`` grid (ValueError naming the pair otherwise)."""
+    if isinstance(lq, (str, os.PathLike)):
+        lq, gt = read_image(lq), read_image(gt)
+    (lh, lw), (gh, gw) = lq.shape[:2], gt.shape[:2]
+    if (gh, gw) != (lh * scale, lw * scale):
+        raise ValueError(f"pair {name!r}: GT {gh}x{gw} is not {scale} x LR {lh}x{lw}")
+    th, tw = lh // rows, lw // cols
+    if th == 0 or tw == 0:
+        raise ValueError(f"pair {name!r}: LR {lh}x{lw} is smaller than a {rows}x{cols} grid")
+    return lq, gt, th, tw
 
 def _load_pair_item(item: Sequence, index: int) -> tuple[str, np.ndarray, np.ndarray]:
     if not (isinstance(item, (tuple, list)) and len(item) == 3):

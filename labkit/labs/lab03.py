@@ -36,7 +36,7 @@ from labkit.data import augment, sample, dacon_sr, pairing, patch_export, sr
 from labkit.labs.common import CourseSpec, Recipe, rank0_first, rank0_makes, reuse_or_make
 
 __all__ = ["COURSE_CHECKPOINTS", "PRETRAIN_CHECKPOINT", "resolve_pretrained", "make_miniature", "list_pairs", "split_train_val", "export_train_patches",
-           "export_random_patches", "make_augment", "make_pretrain_set", "build_pretraining", "make_train_set", "make_val_arrays", "make_val_subset", "make_model", "make_optimizer", "make_scheduler",
+           "make_augment", "make_pretrain_set", "build_pretraining", "make_train_set", "make_val_arrays", "make_val_subset", "make_model", "make_optimizer", "make_scheduler",
            "build_training"]
 
 #: this lab's course checkpoints (:mod:`labkit.course`), by name
@@ -95,34 +95,9 @@ def export_train_patches(pairs: list, folder: Path, cfg: dict, seed: int = 42) -
     if cfg.get("patches", "grid") == "grid":
         patch_export.export_grid_patches(pairs, folder, rows=g, cols=g, scale=cfg["scale"])
     elif cfg["patches"] == "random":
-        export_random_patches(pairs, folder, count=g * g, grid=g, scale=cfg["scale"], seed=seed)
+        patch_export.export_random_patches(pairs, folder, count=g * g, rows=g, cols=g, scale=cfg["scale"], seed=seed)
     else:
         raise ValueError(f"lab 03: patches must be 'grid' or 'random', got {cfg['patches']!r}")
-
-
-def export_random_patches(pairs: list, folder: Path, *, count: int, grid: int, scale: int, seed: int) -> None:
-    """``count`` aligned patches per pair at uniformly random positions, each the size of one cell of a
-    ``grid`` x ``grid`` split (LR ``h // grid`` x ``w // grid``, HR ``scale`` times that), written as
-    ``<name>_r<k>.png`` to ``folder/lq`` and ``folder/gt``. Positions: ``default_rng([seed, index of the pair])``.
-
-    Raises:
-        ValueError: a pair whose HR is not ``scale`` times its LR.
-    """
-    lq_dir, gt_dir = Path(folder) / "lq", Path(folder) / "gt"
-    lq_dir.mkdir(parents=True, exist_ok=True)
-    gt_dir.mkdir(parents=True, exist_ok=True)
-    for i, (name, lq, gt) in enumerate(pairs):
-        if not isinstance(lq, np.ndarray):
-            lq, gt = lio.read_image(lq), lio.read_image(gt)
-        (lh, lw), (gh, gw) = lq.shape[:2], gt.shape[:2]
-        if (gh, gw) != (lh * scale, lw * scale):
-            raise ValueError(f"pair {name!r}: HR {gh}x{gw} is not {scale} x LR {lh}x{lw}")
-        th, tw = lh // grid, lw // grid
-        rng = np.random.default_rng([seed, i])
-        for k in range(count):
-            y, x = int(rng.integers(0, lh - th + 1)), int(rng.integers(0, lw - tw + 1))
-            lio.write_image(lq_dir / f"{name}_r{k:02d}.png", lq[y:y + th, x:x + tw])
-            lio.write_image(gt_dir / f"{name}_r{k:02d}.png", gt[y * scale:(y + th) * scale, x * scale:(x + tw) * scale])
 
 
 def make_augment(cfg: dict) -> augment.PairedAugment:

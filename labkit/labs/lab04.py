@@ -35,6 +35,7 @@ from torch import nn
 from labkit import distributed, losses, models
 from labkit.data import augment, sample, flare, flare_synth, pairing, patch_export, splitting
 from labkit.labs.common import CourseSpec, Recipe, rank0_makes, reuse_or_make
+from labkit.train import batches
 
 __all__ = ["COURSE_CHECKPOINTS", "flare_photo_pairs", "fold_count", "split_by_photo", "patch_kwargs", "val_patch_kwargs", "pick_val_patches",
            "make_augment", "make_loader", "make_model", "make_optimizer", "make_scheduler", "make_pixel_loss", "build_training"]
@@ -115,13 +116,9 @@ def make_augment() -> augment.PairedAugment:
 
 def make_loader(train_set, cfg: dict, seed: int | None = None) -> torch.utils.data.DataLoader:
     """The training loader of an epoch of ``iters_per_epoch`` batches of ``batch_size`` (None: one pass over
-    ``train_set``), drawn without replacement when the set is large enough (``torch``'s RNG, or ``seed``)."""
-    per_epoch = (cfg["iters_per_epoch"] or len(train_set) // cfg["batch_size"]) * cfg["batch_size"]
-    gen = None if seed is None else torch.Generator().manual_seed(int(seed))
-    replace = per_epoch > len(train_set)
-    sampler = torch.utils.data.RandomSampler(train_set, replacement=replace, generator=gen,
-                                             num_samples=per_epoch if replace else min(per_epoch, len(train_set)))
-    return torch.utils.data.DataLoader(train_set, batch_size=cfg["batch_size"], drop_last=True, sampler=sampler)
+    ``train_set``), drawn without replacement when the set is large enough (``torch``'s RNG, or ``seed``):
+    :func:`labkit.train.batches.fixed_steps_loader`."""
+    return batches.fixed_steps_loader(train_set, cfg["batch_size"], cfg["iters_per_epoch"], seed=seed)
 
 
 def make_model(cfg: dict) -> nn.Module:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LayerNorm2d", "SimpleGate", "NAFBlock", "NAFNet", "LocalAvgPool2d", "NAFNetLocal", "CONFIGS"]
+__all__ = ["LayerNorm2d", "SimpleGate", "GlobalAvgPool2d", "NAFBlock", "NAFNet", "LocalAvgPool2d", "NAFNetLocal", "CONFIGS"]
 
 
 class LayerNorm2d(nn.Module):
@@ -59,6 +59,18 @@ class SimpleGate(nn.Module):
         return x1 * x2
 
 
+class GlobalAvgPool2d(nn.Module):
+    """The channel attention's global average pool, ``x.mean((2, 3), keepdim=True)``: (N, C, H, W) -> (N, C, 1, 1).
+
+    The same computation as the official ``nn.AdaptiveAvgPool2d(1)`` (bit for bit on CPU, forward and
+    backward; tested) with a deterministic backward on CUDA, where ``AdaptiveAvgPool2d``'s is not (so "same
+    seed, same numbers" and exact resume hold for NAFNet on a GPU too). No parameters: the state-dict
+    layout (``sca.1.weight``) is the official one.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3), keepdim=True)
+
 class NAFBlock(nn.Module):
     """One NAFNet block: LayerNorm -> 1x1 -> 3x3 depthwise -> SimpleGate -> simplified channel
     attention (global average pool + 1x1 conv, multiplied in) -> 1x1, added with the learned scale
@@ -75,7 +87,7 @@ class NAFBlock(nn.Module):
         self.conv1 = nn.Conv2d(c, dw, 1, bias=True)
         self.conv2 = nn.Conv2d(dw, dw, 3, padding=1, groups=dw, bias=True)
         self.conv3 = nn.Conv2d(dw // 2, c, 1, bias=True)
-        self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(dw // 2, dw // 2, 1, bias=True))
+        self.sca = nn.Sequential(GlobalAvgPool2d(), nn.Conv2d(dw // 2, dw // 2, 1, bias=True))
         self.sg = SimpleGate()
         ffn = FFN_Expand * c
         self.conv4 = nn.Conv2d(c, ffn, 1, bias=True)

@@ -13,13 +13,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
 
 from labkit import distributed
 from labkit.env import autocast, seed_worker
 from labkit.metrics import psnr_tensor
 
-__all__ = ["LastOutput", "as_loader", "loss_over", "outputs", "set_epoch", "unpack", "validate"]
+__all__ = ["LastOutput", "as_loader", "fixed_steps_loader", "loss_over", "outputs", "set_epoch", "unpack", "validate"]
 
 
 def as_loader(data: Any, *, batch_size: int, shuffle: bool, num_workers: int,
@@ -54,6 +54,33 @@ def as_loader(data: Any, *, batch_size: int, shuffle: bool, num_workers: int,
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                       worker_init_fn=seed_worker, pin_memory=device.type == "cuda")
 
+
+
+def fixed_steps_loader(data: Any, batch_size: int, iters: int | None, *, replacement: bool | None = None,
+                       seed: int | None = None) -> DataLoader:
+    """A loader of exactly ``iters`` batches of ``batch_size`` per epoch, whatever the size of ``data``.
+
+    The fair budget of a comparison: models trained on datasets of different sizes (stored copies vs
+    on-the-fly flips, 004's x12 data; HSV-selected vs random windows, 001) get the same number of
+    optimizer steps per epoch. Samples are drawn at random each epoch: with ``replacement=None``
+    without replacement when ``data`` holds an epoch's worth (so every sample appears at most once per
+    epoch), with replacement otherwise; ``True`` / ``False`` force either. ``iters=None``: one pass
+    over ``data`` (``len(data) // batch_size`` batches). The draws follow ``seed`` (a generator of the
+    sampler's own) or, with None, torch's global RNG (which :func:`labkit.train.fit` seeds).
+
+    Raises:
+        ValueError: ``batch_size`` or ``iters`` below 1, or an empty ``data``.
+    """
+    if batch_size < 1 or (iters is not None and iters < 1):
+        raise ValueError(f"batch_size and iters must be >= 1, got batch_size={batch_size}, iters={iters}")
+    if len(data) == 0:
+        raise ValueError("fixed_steps_loader: data is empty")
+    per_epoch = (iters or len(data) // batch_size) * batch_size
+    replace = per_epoch > len(data) if replacement is None else bool(replacement)
+    generator = None if seed is None else torch.Generator().manual_seed(int(seed))
+    sampler = RandomSampler(data, replacement=replace, generator=generator,
+                            num_samples=per_epoch if replace else min(per_epoch, len(data)))
+    return DataLoader(data, batch_size=batch_size, drop_last=True, sampler=sampler)
 
 def set_epoch(loader: DataLoader, epoch: int) -> None:
     """Start epoch ``epoch`` (0-based): ``DistributedSampler.set_epoch`` (a new shuffle each epoch,

