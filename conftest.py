@@ -24,3 +24,18 @@ def pytest_collection_modifyitems(session, config, items):
     """Tests marked ``after_notebooks`` run last, once nbval has executed (and measured) the notebooks."""
     late = [item for item in items if item.get_closest_marker("after_notebooks")]
     items[:] = [item for item in items if not item.get_closest_marker("after_notebooks")] + late
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The smoke suite's time per notebook (nbval: the sum of its cells' call times), for the time budget."""
+    seconds: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for rep in reports:
+            path = getattr(rep, "nodeid", "").split("::")[0]
+            if path.endswith(".ipynb") and getattr(rep, "when", "") == "call":
+                seconds[path] = seconds.get(path, 0.0) + rep.duration
+    if seconds:
+        terminalreporter.write_sep("=", "notebook time (nbval, sum of cell calls)")
+        for path, s in sorted(seconds.items()):
+            terminalreporter.write_line(f"{path}: {s:.0f} s")
+        terminalreporter.write_line(f"all notebooks: {sum(seconds.values()):.0f} s ({sum(seconds.values()) / 60:.1f} min)")

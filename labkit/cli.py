@@ -1,5 +1,9 @@
 """Command line: ``labkit run``, ``labkit list``, ``labkit report``, ``labkit drift``, ``labkit spread``, ``labkit train``,
-``labkit course``, ``labkit bench``, ``labkit eval``, ``labkit gpu-check``.
+``labkit course``, ``labkit bench``, ``labkit eval``, ``labkit gpu-check``, ``labkit data``.
+
+``labkit data list | get NAME [--root DIR] [--mirror URL] | check NAME DIR`` lists, fetches (resumed, sha256-checked,
+safely extracted) and checks the datasets of data/README.md and the official checkpoints (:mod:`labkit.catalog`,
+:mod:`labkit.fetch`).
 
 ``labkit drift`` compares a run folder's headline numbers with the outputs committed in the notebooks
 (:func:`labkit.drift.check_drift`) and exits 1 if any moved by more than the rule measured for it
@@ -204,6 +208,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    """``labkit data list | get | check`` (:mod:`labkit.catalog`)."""
+    from labkit import catalog
+
+    if args.data_command == "list":
+        print(catalog.format_listing())
+        return 0
+    if args.data_command == "get":
+        catalog.get(args.name, args.root, mirror=args.mirror, progress=not args.no_progress,
+                    delete_archives=args.delete_archives)
+        return 0
+    print(f"{args.name}: layout check of {args.dir}")
+    for line in catalog.check(args.name, args.dir):
+        print(f"  {line}")
+    return 0
+
+
+def add_data_arguments(sub: argparse._SubParsersAction) -> None:
+    """The ``labkit data`` subcommand and its ``list`` / ``get`` / ``check`` actions."""
+    da = sub.add_parser("data", help="list, download (resumed, sha256-checked) and check the datasets of data/README.md")
+    da_sub = da.add_subparsers(dest="data_command", required=True)
+    da_sub.add_parser("list", help="every dataset and checkpoint: size, terms, source, access, checksum")
+    dg = da_sub.add_parser("get", help="download, verify, extract and check one entry (or print its manual steps)")
+    dg.add_argument("name", help="an entry of `labkit data list`")
+    dg.add_argument("--root", help="folder to download and extract into (default: $LABKIT_DATA or data/; "
+                                   "weights: torch's hub cache)")
+    dg.add_argument("--mirror", help="base URL serving the same file names (default: $LABKIT_MIRROR)")
+    dg.add_argument("--no-progress", action="store_true", help="no progress bar")
+    dg.add_argument("--delete-archives", action="store_true", help="remove each archive once extracted")
+    dk = da_sub.add_parser("check", help="run the loader's layout check on a folder and print what it found")
+    dk.add_argument("name", help="an entry of `labkit data list`")
+    dk.add_argument("dir", help="the dataset folder (the data_root a notebook takes)")
+    da.set_defaults(func=cmd_data)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Run and report the restoration-lab notebooks.")
     parser.add_argument("--notebooks-dir", default=None,
@@ -292,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "peak memory, first losses into one JSON (skips without CUDA)")
     gpucheck.add_gpu_check_arguments(gc)
     gc.set_defaults(func=gpucheck.run_gpu_check)
+    add_data_arguments(sub)
     return parser
 
 

@@ -44,7 +44,7 @@ from labkit.labs.common import CourseSpec
 from labkit.torchfile import read_torch_file
 
 __all__ = ["CourseSpec", "CourseCheckpointError", "MAX_BYTES", "CHECKPOINT_DIR", "specs", "manifest", "path",
-           "verify", "load", "build", "command", "listing"]
+           "verify", "load", "build", "command", "listing", "fingerprint"]
 
 #: the size limit of one course checkpoint in git (bytes)
 MAX_BYTES = 2 * 1024 * 1024
@@ -89,6 +89,16 @@ def _spec(name: str) -> CourseSpec:
     if name not in known:
         raise CourseCheckpointError(f"no course checkpoint named {name!r}; known: {sorted(known)}")
     return known[name]
+
+
+def fingerprint(name: str, folder: str | os.PathLike | None = None) -> str:
+    """The first 8 hex digits of checkpoint ``name``'s SHA-256 (from the manifest in ``folder``): put it in the name
+    of a run folder that starts from the checkpoint, so that a rebuilt checkpoint starts new runs instead of
+    resuming the ones fine-tuned from the old file. Raises CourseCheckpointError: no manifest entry."""
+    entry = manifest(folder).get(name)
+    if entry is None:
+        raise CourseCheckpointError(f"course checkpoint {name!r} has no manifest entry; remake it with `{command(name)}`")
+    return entry["sha256"][:8]
 
 
 def verify(name: str, folder: str | os.PathLike | None = None) -> Path:

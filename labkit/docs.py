@@ -128,14 +128,17 @@ COURSE: dict[str, Lab] = {
          Effect("TLC - plain", "TLC vs plain (dB)", digits=3))),
     "06_inpainting_colorization_gan": Lab(
         "06 inpainting + colorization GAN",
-        "grayscale photo with missing regions -> colour: U-Net generator (plain / residual / gated blocks) vs an "
+        "grayscale photo with missing regions -> colour (smoke: a faded photo keeping a quarter of its colour, "
+        "stated): U-Net generator (plain / residual / gated blocks) vs an "
         "LSGAN PatchGAN discriminator; G = adv + 50 L1 + 50 SSIM, D = real + fake + 10 * GP (per-sample WGAN-GP); "
         "AdamW + StepLR; NaN and collapsed-discriminator guards; from a course checkpoint (the generator pretrained "
         "here) beside the from-scratch control; baseline (no GAN) vs recipe vs no-GP, plain vs residual vs gated, "
         "L1 + SSIM vs L1 only under one budget; the D/G margins with and without GP; PSNR and SSIM inside the holes, "
         "CIELAB chroma error and the DACON score on held-out photos; an ipywidgets viewer",
         "002", "~1 h per run (estimate; competition data)", "full: yes",
-        (Effect("checkpoint start - scratch, PSNR in the holes", "baseline PSNR hole (dB)",
+        (Effect("checkpoint start - faded input, chroma error", "baseline chroma error (CIELAB)",
+                "input (faded, holes) chroma error (CIELAB)", unit="", digits=1),
+         Effect("checkpoint start - scratch, PSNR in the holes", "baseline PSNR hole (dB)",
                 "from scratch (control) PSNR hole (dB)"),
          Effect("GAN + GP - baseline, DACON score", "GAN + GP (002 recipe) DACON score", "baseline DACON score",
                 unit="", digits=3),

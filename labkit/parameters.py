@@ -84,6 +84,7 @@ RULES: dict[str, Rule] = {
     "test_width": _POSITIVE_INT, "iters_per_epoch": _POSITIVE_INT, "folds": Rule("int", low=2),
     "lr": _POSITIVE_FLOAT, "lambda_gp": Rule("float", low=0), "hsv_threshold": Rule("int", low=0),
     "mask_fraction": Rule("float", low=0, low_open=True, high=1),
+    "chroma_kept": Rule("float", low=0, high=0.95),
     "pretrained": Rule("str"), "net": Rule("str"),
     "variant": Rule("choice", choices=tuple(NAFNET_VARIANT_SPECS)),
     "block_type": Rule("choice", choices=("plain", "residual", "gated")),

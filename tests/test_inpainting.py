@@ -21,16 +21,17 @@ from labkit.models.inpainting import InpaintingGenerator, PatchDiscriminator
 
 
 @pytest.mark.parametrize("block_type", ["plain", "residual", "gated"])
-@pytest.mark.parametrize("num_in_ch", [1, 2])
-def test_generator_shapes_and_gray_skip(block_type, num_in_ch):
+@pytest.mark.parametrize("num_in_ch", [1, 2, 3, 4])
+def test_generator_shapes_and_input_skip(block_type, num_in_ch):
     g = InpaintingGenerator(num_in_ch=num_in_ch, num_feat=8, num_down=2, block_type=block_type)
     x = torch.rand(2, num_in_ch, 32, 48)
     y = g(x)
     assert y.shape == (2, 3, 32, 48)
-    # with a zeroed head the output is the gray input on every channel (the global skip)
+    # with a zeroed head the output is the input's image: the gray on every channel, or the faded RGB (the global skip)
     nn.init.zeros_(g.conv_last.weight)
     nn.init.zeros_(g.conv_last.bias)
-    assert torch.allclose(g(x), x[:, :1].expand(-1, 3, -1, -1))
+    image = x[:, :3] if num_in_ch >= 3 else x[:, :1].expand(-1, 3, -1, -1)
+    assert torch.equal(g(x), image)
 
 
 def test_generator_rejects_bad_inputs_and_arguments():
@@ -42,7 +43,9 @@ def test_generator_rejects_bad_inputs_and_arguments():
     with pytest.raises(ValueError, match="block_type"):
         InpaintingGenerator(block_type="dense")
     with pytest.raises(ValueError, match="num_in_ch"):
-        InpaintingGenerator(num_in_ch=3)
+        InpaintingGenerator(num_in_ch=5)
+    with pytest.raises(ValueError, match="num_out_ch=3"):
+        InpaintingGenerator(num_in_ch=4, num_out_ch=1)
 
 
 def test_generator_block_types_differ_in_layout():
@@ -134,6 +137,24 @@ def test_inpainting_input_and_mask_recovery():
         masks.inpainting_input(img, mask[:-1])
 
 
+def test_faded_input_keeps_its_share_of_the_colour_and_the_luma():
+    rng = np.random.default_rng(3)
+    img = rng.random((24, 30, 3)).astype(np.float32)
+    mask = masks.random_mask(24, 30, 0.2, seed=1)
+    gray = degrade.to_grayscale(img, keep_channels=False)
+    x = masks.inpainting_input(img, mask, chroma_kept=0.25)
+    assert x.shape == (24, 30, 4) and np.array_equal(x[..., 3] > 0.5, mask) and (x[..., :3][mask] == 0).all()
+    kept = ~mask
+    # a quarter of each channel's departure from gray is left, and the luma is unchanged
+    assert np.allclose((x[..., :3] - gray[..., None])[kept], 0.25 * (img - gray[..., None])[kept], atol=1e-6)
+    assert np.allclose(degrade.to_grayscale(x[..., :3], keep_channels=False)[kept], gray[kept], atol=1e-6)
+    assert masks.inpainting_input(img, mask, chroma_kept=0.25, with_mask=False).shape == (24, 30, 3)
+    assert np.array_equal(masks.inpainting_input(img, mask, chroma_kept=0.0), masks.inpainting_input(img, mask))
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="chroma_kept"):
+            masks.inpainting_input(img, mask, chroma_kept=bad)
+
+
 # ----------------------------------------------------------------------------- datasets
 
 
@@ -153,6 +174,10 @@ def test_photo_dataset_items_and_seeding():
     assert torch.equal(a, train[0]["mask"])
     with pytest.raises(ValueError, match="smaller than patch_size"):
         inpainting.InpaintingPhotoDataset(photos, 128, 0.2)
+    faded = inpainting.InpaintingPhotoDataset(photos, None, 0.2, seed=9, chroma_kept=0.25)
+    assert faded[0]["lq"].shape == (4, 64, 88) and torch.equal(faded[0]["mask"], ev[0]["mask"])
+    with pytest.raises(ValueError, match="chroma_kept"):
+        inpainting.InpaintingPhotoDataset(photos, 32, 0.2, chroma_kept=1.5)
 
 
 def test_split_indices_is_8_to_2_and_seeded():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from labkit import course, profiles
@@ -51,3 +52,15 @@ def test_the_smoke_build_draws_iters_per_epoch_batches_as_the_notebook(tmp_path)
     cfg = profiles.get("04", "smoke")
     assert len(loader) == cfg["iters_per_epoch"] and loader.batch_size == cfg["batch_size"]
     assert loader.augment is loader.dataset.augment and loader.augment.start_epoch == cfg["aug_start_epoch"]
+
+
+def test_flare_windows_keeps_the_windows_that_carry_the_flare():
+    gt = np.zeros((4, 8, 8, 3), np.float32)
+    lq = gt + np.array([0.0, 0.01, 0.03, 0.2], np.float32)[:, None, None, None]   # mean |lq - gt| per window
+    made = {"lq": lq, "gt": gt, "boxes": [(0, 0, 8, 8), (0, 8, 8, 8), (8, 0, 8, 8), (8, 8, 8, 8)]}
+    assert lab04.flare_windows(made, None) is made                      # None: the recipe's windows, unchanged
+    kept = lab04.flare_windows(made, 0.02)
+    assert np.array_equal(kept["lq"], lq[2:]) and np.array_equal(kept["gt"], gt[2:]) and kept["boxes"] == made["boxes"][2:]
+    with pytest.raises(ValueError, match="flare_windows"):
+        lab04.flare_windows(made, 0.5)
+    assert profiles.get("04", "smoke")["flare_windows"] is None and lab04.COURSE_CHECKPOINTS["04_hinet"].overrides["flare_windows"] == 0.02

@@ -211,7 +211,8 @@ SMALL = {
 REAL_DATA_ONLY = {"03": {"make_val_subset"}, "06": {"make_dacon_sets"}}
 #: builders only a notebook stage uses: 02's SRGAN stage fine-tunes the notebook's own pixel-trained SRResNet
 #: (``labkit train 02`` trains the pixel stages, ``-p net=...``)
-NOTEBOOK_ONLY = {"02": {"gan_losses"}}
+NOTEBOOK_ONLY = {"02": {"gan_losses"},
+                 "06": {"input_image", "make_photo_test_set"}}   # the held-out photos and the figures: notebook only
 #: other ``-p net=`` values whose builders the notebook calls too
 OTHER_NETS = {"02": ["swinir_x2"]}
 

@@ -218,7 +218,8 @@ def test_checkpoints_are_atomic_and_weights_only(tmp_path):
     model, opt, sched = _setup(0)
     fit(model, TRAIN, VAL, loss="l1", optimizer=opt, scheduler=sched, epochs=2, batch_size=8,
         checkpoint_dir=tmp_path, progress=False, log=None)
-    assert sorted(os.listdir(tmp_path)) == ["best.pth", "last.pth"]  # no temp files left
+    files = sorted(f for f in os.listdir(tmp_path) if not f.startswith("events.out.tfevents."))   # + TensorBoard's
+    assert files == ["best.pth", "last.pth", "train_log.csv"]  # no temp files left
     ck = torch.load(tmp_path / "last.pth", weights_only=True)
     assert ck["epoch"] == 2 and ck["global_step"] == 6
     assert {"model", "optimizer", "scheduler", "rng", "history", "best_state", "bad_epochs"} <= set(ck)

@@ -25,8 +25,9 @@ from labkit.io import img2tensor, read_image
 __all__ = ["InpaintingPhotoDataset", "DaconInpaintingDataset"]
 
 
-def _inpainting_item(gt: np.ndarray, mask: np.ndarray, name: str, *, fill: float, with_mask: bool) -> dict:
-    lq = inpainting_input(gt, mask, fill=fill, with_mask=with_mask)
+def _inpainting_item(gt: np.ndarray, mask: np.ndarray, name: str, *, fill: float, with_mask: bool,
+                     chroma_kept: float = 0.0) -> dict:
+    lq = inpainting_input(gt, mask, fill=fill, with_mask=with_mask, chroma_kept=chroma_kept)
     return {"lq": img2tensor(lq), "gt": img2tensor(np.ascontiguousarray(gt)),
             "mask": torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None], "name": name}
 
@@ -36,8 +37,8 @@ class InpaintingPhotoDataset(Dataset):
 
     Each item: ``gt`` = an RGB crop (or the whole photo), ``mask`` = :func:`labkit.data.masks.random_mask`
     (free-form strokes and boxes covering ``mask_fraction``), ``lq`` =
-    :func:`labkit.data.masks.inpainting_input` (the grayscale crop with the masked pixels set to
-    ``fill``, and the mask as a second channel when ``with_mask``).
+    :func:`labkit.data.masks.inpainting_input` (the grayscale crop, or with ``chroma_kept`` the faded
+    colour crop, with the masked pixels set to ``fill``, and the mask as the last channel when ``with_mask``).
 
     Args:
         images: ``[(name, HWC RGB array uint8 or float [0, 1]), ...]``, e.g.
@@ -49,11 +50,13 @@ class InpaintingPhotoDataset(Dataset):
         seed: None = crops and masks from torch's RNG (``torch.manual_seed`` reproduces an epoch;
             every epoch differs: training). An int = item ``i`` always gets the same crop and mask
             (derived from ``(seed, i)``: a fixed evaluation set).
-        with_mask, fill: as :func:`labkit.data.masks.inpainting_input`.
+        with_mask, fill, chroma_kept: as :func:`labkit.data.masks.inpainting_input` (``chroma_kept`` 0: gray
+            input, the write-up's task; above 0: the faded colour input of the smoke profile).
         kinds: mask shapes, as :func:`labkit.data.masks.random_mask`.
         multiple: whole photos are cropped to a multiple of this (the generator's ``2**num_down``).
 
-    Items: ``{'lq': (1|2, H, W), 'gt': (3, H, W), 'mask': (1, H, W) (1 = missing), 'name'}``, float32.
+    Items: ``{'lq': (C, H, W), 'gt': (3, H, W), 'mask': (1, H, W) (1 = missing), 'name'}``, float32 in [0, 1];
+    C = 1 / 2 (gray, + mask) or, with ``chroma_kept``, 3 / 4 (faded RGB, + mask).
 
     Raises:
         ValueError: no images, a photo smaller than ``patch_size`` (named), bad arguments.
@@ -62,7 +65,7 @@ class InpaintingPhotoDataset(Dataset):
     def __init__(self, images: Sequence[tuple[str, np.ndarray]], patch_size: Optional[int] = 64,
                  mask_fraction: float = 0.2, *, length: Optional[int] = None, seed: Optional[int] = None,
                  with_mask: bool = True, fill: float = 0.0, kinds: Sequence[str] = ("strokes", "boxes"),
-                 multiple: int = 8) -> None:
+                 multiple: int = 8, chroma_kept: float = 0.0) -> None:
         if not images:
             raise ValueError("InpaintingPhotoDataset: images is empty")
         if patch_size is not None and (isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 8):
@@ -71,6 +74,8 @@ class InpaintingPhotoDataset(Dataset):
             raise ValueError(f"InpaintingPhotoDataset: mask_fraction must be in [0, 0.9], got {mask_fraction!r}")
         if length is not None and (not isinstance(length, int) or length < 1):
             raise ValueError(f"InpaintingPhotoDataset: length must be a positive int or None, got {length!r}")
+        if not 0.0 <= chroma_kept < 1.0:
+            raise ValueError(f"InpaintingPhotoDataset: chroma_kept must be in [0, 1), got {chroma_kept!r}")
         self.images = []
         for name, img in images:
             arr = as_float_image(np.asarray(img), f"image {name!r}")
@@ -83,7 +88,7 @@ class InpaintingPhotoDataset(Dataset):
                 arr = arr[: h - h % multiple, : w - w % multiple]
             self.images.append((str(name), np.ascontiguousarray(arr)))
         self.patch_size, self.mask_fraction, self.length, self.seed = patch_size, float(mask_fraction), length, seed
-        self.with_mask, self.fill, self.kinds = with_mask, float(fill), tuple(kinds)
+        self.with_mask, self.fill, self.kinds, self.chroma_kept = with_mask, float(fill), tuple(kinds), float(chroma_kept)
 
     def __len__(self) -> int:
         return self.length if self.length is not None else len(self.images)
@@ -100,11 +105,12 @@ class InpaintingPhotoDataset(Dataset):
             img = img[top:top + p, left:left + p]
             name = f"{name}@{top},{left}"
         mask = random_mask(img.shape[0], img.shape[1], self.mask_fraction, seed=rng, kinds=self.kinds)
-        return _inpainting_item(img, mask, name, fill=self.fill, with_mask=self.with_mask)
+        return _inpainting_item(img, mask, name, fill=self.fill, with_mask=self.with_mask, chroma_kept=self.chroma_kept)
 
     def __repr__(self) -> str:
         return (f"InpaintingPhotoDataset({len(self.images)} photos, patch_size={self.patch_size}, "
-                f"mask_fraction={self.mask_fraction}, items={len(self)}, seed={self.seed})")
+                f"mask_fraction={self.mask_fraction}, items={len(self)}, seed={self.seed}"
+                + (f", chroma_kept={self.chroma_kept}" if self.chroma_kept else "") + ")")
 
 
 class DaconInpaintingDataset(Dataset):

@@ -1,7 +1,7 @@
 """Inpainting masks and inputs (write-up 002, notebook 06): seeded free-form masks, the masked gray input.
 
 - :func:`random_mask`: free-form strokes and boxes (:data:`MASK_KINDS`) covering a given fraction;
-- :func:`inpainting_input`: the grayscale image with the masked pixels filled (+ the mask channel);
+- :func:`inpainting_input`: the grayscale (or faded) image with the masked pixels filled (+ the mask channel);
 - :func:`mask_from_pair`: the mask recovered from an (input, target) pair of the DACON inpainting
   competition, which ships no mask files (data/README.md, section "DACON inpainting", ``#dacon-inpainting``).
 
@@ -97,30 +97,45 @@ def random_mask(height: int, width: int, fraction: float, *, seed: int | np.rand
     return mask
 
 
-def inpainting_input(img: np.ndarray, mask: np.ndarray, *, fill: float = 0.0, with_mask: bool = True) -> np.ndarray:
-    """The 002 task's input: the grayscale photo with the masked pixels replaced by ``fill``.
+def inpainting_input(img: np.ndarray, mask: np.ndarray, *, fill: float = 0.0, with_mask: bool = True,
+                     chroma_kept: float = 0.0) -> np.ndarray:
+    """The 002 task's input: the grayscale (or faded) photo with the masked pixels replaced by ``fill``.
 
     Args:
         img: HWC RGB numpy image (uint8, or float in [0, 1]).
         mask: bool / {0, 1} array (H, W), True = missing.
-        fill: the value of the missing pixels in the grayscale channel, in [0, 1].
-        with_mask: append the mask as a second channel (the generator's ``num_in_ch=2`` input).
+        fill: the value of the missing pixels (every image channel), in [0, 1].
+        with_mask: append the mask as the last channel (the generator's ``num_in_ch=2`` / ``4`` input).
+        chroma_kept: the share of the colour the input keeps, in [0, 1). 0 (the write-up's task): the gray
+            photo, one channel. Above 0: a **faded** RGB photo, ``gray + chroma_kept * (rgb - gray)`` per
+            channel (the colour pulled towards its luma; lightness unchanged), three channels: the easier,
+            stated degradation of the course's smoke profile (notebook 06), where colouring a gray photo from
+            scratch is out of reach.
 
-    Returns: float32 (H, W, 2) ``[gray, mask]`` or (H, W, 1), values in [0, 1]. Gray is BT.601
-    full-range luma (:func:`to_grayscale`).
+    Returns: float32 (H, W, C) in [0, 1]: ``[gray, mask]`` (C=2) or ``[gray]`` (1); with ``chroma_kept > 0``
+    ``[R, G, B, mask]`` (4) or ``[R, G, B]`` (3). Gray is BT.601 full-range luma (:func:`to_grayscale`).
 
-    Raises: ValueError: a mask of another size, ``fill`` outside [0, 1]; as :func:`to_grayscale`.
+    Raises: ValueError: a mask of another size, ``fill`` outside [0, 1], ``chroma_kept`` outside [0, 1); as
+    :func:`to_grayscale`.
     """
     if not 0.0 <= fill <= 1.0:
         raise ValueError(f"inpainting_input: fill must be in [0, 1], got {fill!r}")
-    gray = to_grayscale(np.asarray(img), keep_channels=False)
+    if not 0.0 <= chroma_kept < 1.0:
+        raise ValueError(f"inpainting_input: chroma_kept must be in [0, 1), got {chroma_kept!r}")
+    arr = np.asarray(img)
+    gray = to_grayscale(arr, keep_channels=False)
     gray = gray.astype(np.float32) / 255.0 if gray.dtype == np.uint8 else gray.astype(np.float32)
     m = np.asarray(mask)
     if m.shape != gray.shape:
         raise ValueError(f"inpainting_input: mask of shape {m.shape} does not fit the image of size {gray.shape}")
     m = m.astype(bool)
-    gray = np.where(m, np.float32(fill), gray)
-    chans = [gray, m.astype(np.float32)] if with_mask else [gray]
+    if chroma_kept > 0.0:
+        rgb = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
+        faded = gray[..., None] + np.float32(chroma_kept) * (rgb - gray[..., None])
+        image = [np.where(m, np.float32(fill), np.clip(faded[..., c], 0.0, 1.0)) for c in range(3)]
+    else:
+        image = [np.where(m, np.float32(fill), gray)]
+    chans = image + ([m.astype(np.float32)] if with_mask else [])
     return np.stack(chans, axis=-1).astype(np.float32)
 
 

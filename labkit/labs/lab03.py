@@ -219,4 +219,4 @@ def build_training(cfg: dict, opts: dict, work: Path) -> Recipe:
     return Recipe(model, train_set, val_set, dict(
         loss=dict(cfg["loss"]), optimizer=optimizer, scheduler=make_scheduler(optimizer, cfg), epochs=cfg["epochs"],
         batch_size=cfg["batch_size"], early_stopping=cfg["patience"] if val_set is not None else None,
-        monitor="val_loss", val_crop_border=s, val_y_channel=True), name=f"rrdbnet {start}")
+        monitor="val_loss", val_crop_border=s, val_y_channel=True, channels_last=cfg["channels_last"]), name=f"rrdbnet {start}")

@@ -94,7 +94,9 @@ class InpaintingGenerator(nn.Module):
 
     Args:
         num_in_ch: input channels: 1 (grayscale only, e.g. the competition's test inputs that come
-            without masks) or 2 (grayscale and the mask, 1 = missing; the default).
+            without masks) or 2 (grayscale and the mask, 1 = missing; the default); 3 / 4 the same with a
+            faded RGB image in place of the gray (``labkit.data.masks.inpainting_input(chroma_kept=...)``,
+            the course's smoke degradation).
         num_out_ch: output channels (3 = RGB).
         num_feat: channels at full resolution; level ``i`` has ``num_feat * 2**i``.
         num_down: number of stride-2 downsamplings (the input's H and W must be multiples of
@@ -102,9 +104,9 @@ class InpaintingGenerator(nn.Module):
         block_type: ``'plain'`` (the write-up's final choice), ``'residual'`` or ``'gated'``.
 
     Input: ``(N, num_in_ch, H, W)`` float in [0, 1]. Output: ``(N, num_out_ch, H, W)`` RGB, a
-    linear head (values are not clamped; clamp to [0, 1] for display / metrics), plus the
-    grayscale input replicated on every channel (a global skip: the network learns the colour and
-    the missing content as a residual over the luma it was given).
+    linear head (values are not clamped; clamp to [0, 1] for display / metrics), plus the input's
+    image (the gray replicated on every channel, or the faded RGB): a global skip, so the network
+    learns the colour and the missing content as a residual over the image it was given.
 
     Raises:
         ValueError: bad arguments (named), or an input whose channels or size do not fit.
@@ -113,8 +115,11 @@ class InpaintingGenerator(nn.Module):
     def __init__(self, num_in_ch: int = 2, num_out_ch: int = 3, num_feat: int = 64, num_down: int = 3,
                  block_type: str = "plain") -> None:
         super().__init__()
-        if num_in_ch not in (1, 2):
-            raise ValueError(f"num_in_ch must be 1 (grayscale) or 2 (grayscale + mask), got {num_in_ch!r}")
+        if num_in_ch not in (1, 2, 3, 4):
+            raise ValueError(f"num_in_ch must be 1 (grayscale), 2 (grayscale + mask), 3 (faded RGB) or 4 "
+                             f"(faded RGB + mask), got {num_in_ch!r}")
+        if num_in_ch >= 3 and num_out_ch != 3:
+            raise ValueError(f"num_in_ch={num_in_ch} (an RGB input) needs num_out_ch=3, got {num_out_ch!r}")
         if not isinstance(num_out_ch, int) or num_out_ch < 1:
             raise ValueError(f"num_out_ch must be a positive int, got {num_out_ch!r}")
         if not isinstance(num_feat, int) or num_feat < 1:
@@ -151,7 +156,7 @@ class InpaintingGenerator(nn.Module):
         for up, dec, skip in zip(self.ups, self.decoders, reversed(skips)):
             feat = F.leaky_relu(up(F.interpolate(feat, scale_factor=2.0, mode="nearest")), 0.2)
             feat = dec(feat, skip)
-        return self.conv_last(feat) + x[:, :1]
+        return self.conv_last(feat) + (x[:, :3] if self.num_in_ch >= 3 else x[:, :1])
 
     def extra_repr(self) -> str:
         return f"num_in_ch={self.num_in_ch}, num_down={self.num_down}, block_type={self.block_type!r}"

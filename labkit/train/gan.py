@@ -423,6 +423,7 @@ def fit_gan(
     checkpoint_interval: float | None = 300.0,
     log_interval: float | None = None,
     settings: Mapping[str, Any] | None = None,
+    tensorboard: bool | None = None,
 ) -> History:
     """Adversarial training of ``generator`` against ``discriminator`` (both in place).
 
@@ -452,9 +453,10 @@ def fit_gan(
             (:func:`labkit.metrics.psnr_tensor`, outputs clamped to [0, 1], mean per image).
         progress: a tqdm bar per epoch. seed: seeds Python/NumPy/torch at the start of a fresh
             run. log: called with one line per epoch (None: silent).
-        checkpoint_interval, log_interval, settings: as in :func:`labkit.train.fit` (time-based
+        checkpoint_interval, log_interval, settings, tensorboard: as in :func:`labkit.train.fit` (time-based
             ``last.pth`` inside an epoch, default every 300 s, resumed bit for bit with
-            ``num_workers=0``; progress lines without a bar; the run's settings checked on resume).
+            ``num_workers=0``; progress lines without a bar; the run's settings checked on resume; the CSV and
+            TensorBoard logs, with ``train/d_margin`` = ``d_real_mean - d_fake_mean`` at every update).
 
     Returns: a :class:`labkit.train.History` whose rows hold ``epoch``, ``step`` (GAN updates so
     far), the per-sample mean of every entry of the step's dict (``l_g_total``, ``l_g_<name>``,
@@ -499,5 +501,5 @@ def fit_gan(
     session = Session(update, train_data, val_data, epochs=epochs, steps=None, batch_size=batch_size,
                       num_workers=num_workers, device=device, checkpoint_dir=checkpoint_dir, resume=resume,
                       tracker=None, history=History(monitor="val_psnr"), progress=progress, seed=seed, log=log, checkpoint_interval=checkpoint_interval,
-                      log_interval=log_interval, settings=settings)
+                      log_interval=log_interval, settings=settings, tensorboard=tensorboard)
     return session.run()

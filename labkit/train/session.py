@@ -37,6 +37,7 @@ from labkit.train.batches import as_loader, set_epoch
 from labkit.train.checkpoint import (WAYS_ON, CheckpointError, SettingsChangedError, check_settings,
                                      plain_settings, read_checkpoint, rng_state, set_rng_state)
 from labkit.train.history import History, higher_is_better
+from labkit.train.runlog import RunLog, image_epoch
 from labkit.weights import atomic_save, save_state_dict
 
 __all__ = ["BestTracker", "CHECKPOINT_FILES", "CheckpointError", "EpochMeter", "FIRST_CHECKPOINT_S", "Session",
@@ -242,6 +243,8 @@ class Session:
         log_interval: seconds; with ``log`` set and no progress bar, a line at most this often inside an
             epoch (``epoch 1/5: 40/120 batches, step 40, train_loss 0.0312, 31 s (checkpoint saved)``).
             None (the default, e.g. in notebooks): no such lines, and checkpoints print nothing.
+        tensorboard: the run folder's TensorBoard event files (:mod:`labkit.train.runlog`; its CSV log is always
+            written when there is a ``checkpoint_dir``): None = when the package is installed, True / False.
         settings: the run's settings (a mapping of plain JSON values), stored in every checkpoint; resuming
             a ``last.pth`` with other settings raises :class:`SettingsChangedError` (see
             :func:`labkit.train.checkpoint.check_settings`). None: nothing is stored or checked.
@@ -266,13 +269,15 @@ class Session:
                  steps: int | None, batch_size: int, num_workers: int, device: Any,
                  checkpoint_dir: Any, resume: bool, tracker: BestTracker | None, history: History,
                  progress: bool, seed: int | None, log: Log | None, checkpoint_interval: float | None = 300.0,
-                 log_interval: float | None = None, settings: Mapping[str, Any] | None = None) -> None:
+                 log_interval: float | None = None, settings: Mapping[str, Any] | None = None,
+                 tensorboard: bool | None = None) -> None:
         for name, value in (("checkpoint_interval", checkpoint_interval), ("log_interval", log_interval)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not value >= 0):
                 raise ValueError(f"{name} must be a number of seconds >= 0 or None, got {value!r}")
         self.update, self.tracker, self.history = update, tracker, history
         self.epochs, self.steps, self.resume, self.seed = epochs, steps, resume, seed
+        self.batch_size, self.tensorboard, self.runlog = batch_size, tensorboard, None
         self.epoch = 0  # finished epochs
         self.step = 0   # updates
         self.ddp = distributed.init_from_env(device=device)
@@ -328,13 +333,47 @@ class Session:
             self.next_save = now + min(FIRST_CHECKPOINT_S, self.checkpoint_interval)
         if self.log_interval is not None:
             self.next_line = now + self.log_interval
-        while not self.done():
-            row = self._epoch()
-            self.log(self.update.format_row(row, self.epochs, self.steps))
-            if self.history.stopped_early:
-                self.log(self.tracker.stop_message(self.history))
+        self._open_log()
+        try:
+            while not self.done():
+                row = self._epoch()
+                self.log(self.update.format_row(row, self.epochs, self.steps))
+                if self.history.stopped_early:
+                    self.log(self.tracker.stop_message(self.history))
+            self._close_log()
+        finally:
+            if self.runlog is not None:
+                self.runlog.close()
         self.update.finish(self.tracker)
         return self.history
+
+    def _open_log(self) -> None:
+        """The run folder's CSV / TensorBoard logs (rank 0, with a ``checkpoint_dir``), from the current step."""
+        if self.folder is not None and self.main:
+            self.runlog = RunLog(self.folder, step=self.step, tensorboard=self.tensorboard)
+
+    def _close_log(self) -> None:
+        """The run's settings and last validation values as TensorBoard hparams."""
+        if self.runlog is None or not self.history.epochs:
+            return
+        base = {"trainer": self.update.writer, "epochs": self.epochs, "steps": self.steps,
+                "batch_size": self.batch_size, "seed": self.seed}
+        last = self.history.epochs[-1]
+        self.runlog.hparams({**base, **(self.settings or {})},
+                            {f"epoch/{k}": v for k, v in last.items() if k.startswith("val_")})
+
+    def _log_epoch(self, row: Mapping[str, Any]) -> None:
+        """The epoch's row as ``epoch/...`` scalars; validation images at epochs 1, 2, 4, ... and the last. The
+        image forward passes run between saved and restored RNG states: logging leaves the run unchanged."""
+        epoch = int(row["epoch"])
+        self.runlog.flush()
+        self.runlog.scalars(self.step, epoch, {k: v for k, v in row.items() if k not in ("epoch", "step")}, "epoch")
+        if self.val_loader is not None and image_epoch(epoch, self.done()):
+            state = rng_state()
+            try:
+                self.runlog.images(self.step, self.update.eval_model, self.val_loader, self.device)
+            finally:
+                set_rng_state(state, self.log)
 
     def _epoch(self) -> dict[str, Any]:
         """Train one epoch (or the rest of a resumed one), validate, track, step the schedulers,
@@ -362,6 +401,8 @@ class Session:
         self.update.end_epoch(row[monitor or "train_loss"])
         row["seconds"] = time.perf_counter() - t0
         row["train_seconds"] = train_seconds
+        if self.runlog is not None:
+            self._log_epoch(row)
         if self.folder is not None:
             self._checkpoint()
         return row
@@ -405,6 +446,8 @@ class Session:
             logs, n = self.update.train_batch(batch, self.device, self.step + 1)
             self.step += 1
             meter.add(logs, n)
+            if self.runlog is not None:
+                self.runlog.step_values(self.step, epoch, logs, self.update.learning_rates())
             if self.progress and i % 10 == 0:
                 bar.set_postfix(self.update.postfix(meter.running()))
             if self.steps is not None and self.step >= self.steps:

@@ -210,6 +210,7 @@ def fit(
     checkpoint_interval: float | None = 300.0,
     log_interval: float | None = None,
     settings: Mapping[str, Any] | None = None,
+    tensorboard: bool | None = None,
 ) -> History:
     """Train ``model`` (in place) with supervised pairs; return the :class:`History`.
 
@@ -276,6 +277,11 @@ def fit(
             other settings raises :class:`labkit.train.SettingsChangedError` listing each difference
             (a different ``code_version`` is only a logged note); a checkpoint without settings
             resumes with a note. None: nothing is stored or checked.
+        tensorboard: with a ``checkpoint_dir``, the run folder holds ``train_log.csv`` (always) and TensorBoard
+            event files (:mod:`labkit.train.runlog`: step losses and learning rates, the epoch rows, validation
+            images at epochs 1, 2, 4, ..., the settings as hparams): None (default) = when the ``tensorboard``
+            package is installed and ``$LABKIT_TENSORBOARD`` is not 0; True / False. Rank 0 only. Logging
+            changes no number of the run.
 
     Distributed (``torchrun --nproc_per_node=N``; nothing of this is active in one process):
         - the process group is joined from torchrun's environment
@@ -339,7 +345,7 @@ def fit(
                       num_workers=num_workers, device=device, checkpoint_dir=checkpoint_dir, resume=resume,
                       tracker=BestTracker(track, early_stopping), history=History(monitor=track or monitor),
                       progress=progress, seed=seed, log=log, checkpoint_interval=checkpoint_interval,
-                      log_interval=log_interval, settings=settings)
+                      log_interval=log_interval, settings=settings, tensorboard=tensorboard)
     return session.run()
 
 
