@@ -12,6 +12,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The instruction set is deliberately not pinned (ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA / MKL_CBWR): pinned to AVX2,
 # an AMD and an Intel machine still printed different numbers. The drift check holds each headline to the spread
 # measured across instruction sets instead (labkit.drift, notebooks/results/spread.json, its "pinning" entry).
+# No TensorBoard event files in the test session's runs (labkit.train.runlog; ~10 % of a small fit's time): the CSV log
+# is still written, and tests/test_runlog.py switches TensorBoard on explicitly to test it.
+os.environ.setdefault("LABKIT_TENSORBOARD", "0")
 # Notebook runs under test write to a scratch folder, never into the user's runs/.
 os.environ.setdefault("LABKIT_RUNS", tempfile.mkdtemp(prefix="labkit-test-runs-"))
 
