@@ -25,7 +25,7 @@ from labkit.errors import LabkitError
 from labkit.torchfile import WeightsError, read_torch_file
 
 __all__ = ["CheckpointError", "NOTED_SETTINGS", "SettingsChangedError", "WAYS_ON", "check_settings",
-           "plain_settings", "read_checkpoint", "rng_state", "set_rng_state", "settings_diff"]
+           "flatten_settings", "plain_settings", "read_checkpoint", "rng_state", "set_rng_state", "settings_diff"]
 
 Log = Callable[[str], None]
 
@@ -124,12 +124,14 @@ def plain_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(settings), sort_keys=True, default=str))
 
 
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_settings(d: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dict[str, Any]:
+    """Nested settings as one level, keys joined with ``sep`` (``{"model": {"wf": 16}}`` -> ``{"model.wf": 16}``);
+    an empty mapping stays a value."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, key + "."))
+            out.update(flatten_settings(v, sep, key + sep))
         else:
             out[key] = v
     return out
@@ -138,7 +140,7 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def settings_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
     """``{dotted key: (old, new)}`` for each leaf that differs (a missing key's value is a sentinel
     shown as ``(not set)``), in sorted key order; both are compared as :func:`plain_settings`."""
-    a, b = _flatten(plain_settings(old)), _flatten(plain_settings(new))
+    a, b = flatten_settings(plain_settings(old)), flatten_settings(plain_settings(new))
     return {k: (a.get(k, _MISSING), b.get(k, _MISSING))
             for k in sorted(set(a) | set(b)) if a.get(k, _MISSING) != b.get(k, _MISSING)}
 

@@ -44,6 +44,7 @@ from torch import nn
 
 from labkit.files import atomic_write_text
 from labkit.train.batches import outputs, unpack
+from labkit.train.checkpoint import flatten_settings
 
 __all__ = ["CSV_NAME", "FLUSH_EVERY", "IMAGES", "RunLog", "image_epoch", "read_csv_log", "tensorboard_enabled"]
 
@@ -96,16 +97,6 @@ def _keep_until(path: Path, step: int) -> None:
 
 def _hparam_value(v: Any) -> int | float | str | bool:
     return v if isinstance(v, (int, float, str, bool)) else str(v)
-
-
-def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.update(_flat(v, f"{prefix}{k}/"))
-        else:
-            out[f"{prefix}{k}"] = _hparam_value(v)
-    return out
 
 
 def _as_panel(t: torch.Tensor) -> torch.Tensor:
@@ -196,7 +187,8 @@ class RunLog:
             return
         from torch.utils.tensorboard.summary import hparams
         finite = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
-        for summary in hparams(_flat(settings), finite):
+        flat = {k: _hparam_value(v) for k, v in flatten_settings(settings, "/").items()}
+        for summary in hparams(flat, finite):
             self.writer.file_writer.add_summary(summary)
 
     def close(self) -> None:
