@@ -122,6 +122,25 @@ def test_a_run_killed_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch,
     _same(straight, resumed)
 
 
+def test_the_progress_bar_kind_changes_no_number(monkeypatch):
+    """Text bars, Jupyter's widget bars (``tqdm.auto``) and no bar train the same run, bit for bit.
+
+    tqdm.auto's bar, handed a DataLoader, makes a loader iterator of its own when it is created: one more
+    draw from torch's RNG, which used to give a learner in Jupyter another run than CI's text bars.
+    """
+    runs = []
+    for bars, progress in (("text", False), ("auto", False), ("auto", True), ("text", True)):
+        monkeypatch.setenv("LABKIT_PROGRESS", bars)
+        torch.manual_seed(0)
+        model = _net()
+        hist = fit(model, _Noisy(), None, loss=nn.L1Loss(), optimizer=torch.optim.Adam(model.parameters(), 1e-2),
+                   epochs=2, batch_size=B, seed=3, progress=progress, log=None)
+        runs.append((model, _rows(hist)))
+    for model, rows in runs[1:]:
+        assert rows == runs[0][1]
+        _same(runs[0][0], model)
+
+
 def test_resume_from_every_mid_epoch_checkpoint_and_for_a_gan(tmp_path):
     straight, h_straight = _fit(tmp_path / "straight", interval=None)
     for call in (2, 5, 11, 16):  # kills in epochs 1, 1, 2, 3 (2 validation calls per epoch)

@@ -407,21 +407,22 @@ class Session:
             self._checkpoint()
         return row
 
-    def _batches(self, part: Mapping[str, Any] | None, desc: str) -> tuple[Any, Iterator, dict, int]:
-        """The epoch's progress bar over the loader, the iterator to train on, the epoch-start RNG states
-        and the number of batches already done.
+    def _batches(self, part: Mapping[str, Any] | None, desc: str) -> tuple[Any, dict, int]:
+        """The epoch's progress bar over the loader's batches (iterate it to train), the epoch-start RNG
+        states and the number of batches already done.
 
-        Fresh epoch: the RNG states now, then the bar (created exactly as before time-based checkpoints
-        existed: ``tqdm.auto``'s bar creates a loader iterator of its own, which draws from the RNG).
-        Resumed epoch: the checkpoint's epoch-start states, the bar, the done batches drawn and
-        discarded, then the checkpoint's current states.
+        The loader's iterator is made here, once, right after the epoch-start states are taken (making it
+        draws from torch's RNG); the bar only wraps it. A bar handed the loader itself would make
+        iterators of its own: ``tqdm.auto``'s (Jupyter's widget bar) makes one when it is created, an extra
+        RNG draw that would give another run under widgets than under text bars.
+        Fresh epoch: the RNG states now, then the iterator. Resumed epoch: the checkpoint's epoch-start
+        states, the iterator, the done batches drawn and discarded, then the checkpoint's current states.
         """
         done = int(part["batches"]) if part is not None else 0
         if part is not None:
             set_rng_state(part["rng_start"], self.log)
         start = rng_state()
-        bar = progress_bar()(self.train_loader, desc=desc, leave=False, disable=not self.progress, mininterval=1.0)
-        it = iter(bar)
+        it = iter(self.train_loader)
         for i in range(done):
             try:
                 next(it)
@@ -431,7 +432,9 @@ class Session:
                     f"now has {i} batches per epoch; {WAYS_ON}") from None
         if part is not None:
             set_rng_state(part["rng_now"], self.log)
-        return bar, it, start, done
+        bar = progress_bar()(it, total=_length(self.train_loader), initial=done, desc=desc, leave=False,
+                             disable=not self.progress, mininterval=1.0)
+        return bar, start, done
 
     def _train_epoch(self, epoch: int, lrs: Mapping[str, float], t0: float,
                      part: Mapping[str, Any] | None) -> dict[str, float]:
@@ -440,9 +443,9 @@ class Session:
         if part is not None:
             meter.load_state_dict(part["meter"])
         desc = f"epoch {epoch}" + (f"/{self.epochs}" if self.epochs else "")
-        bar, it, start_rng, done = self._batches(part, desc)
+        bar, start_rng, done = self._batches(part, desc)
         total = _length(self.train_loader)
-        for i, batch in enumerate(it, start=done):
+        for i, batch in enumerate(bar, start=done):
             logs, n = self.update.train_batch(batch, self.device, self.step + 1)
             self.step += 1
             meter.add(logs, n)
