@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import albumentations as A
 import cv2
 import numpy as np
@@ -61,6 +63,27 @@ def test_right_angle_ops_keep_sr_pair_exact(scale):
     # a deliberately wrong pair is far from consistent: the test can fail
     lq2, gt2 = aug(lq, gt)
     assert np.abs(lq2[:, ::-1] - block_mean(gt2, scale)).max() > 0.1
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_size_free_ops_equal_a_replay_bit_for_bit(scale):
+    """Size-free ops run in one pass over both images; the result is albumentations' replay's, exactly."""
+    def ops():
+        return sr_000_transforms(p=0.5, shift_scale_rotate=False) + [A.ColorJitter(p=0.5), A.RandomGamma(p=0.5)]
+
+    gt = random_gt(12 * scale, 8 * scale)
+    lq = block_mean(gt, scale)
+    aug = PairedAugment(ops(), scale=scale, seed=5)
+    replay = A.ReplayCompose(ops())
+    replay.set_random_state(np.random.default_rng(5), random.Random(5))
+    changed = 0
+    for _ in range(40):
+        a_lq, a_gt = aug(lq, gt)
+        out = replay(image=gt)
+        b_lq = A.ReplayCompose.replay(out["replay"], image=lq)["image"]
+        assert np.array_equal(a_gt, np.clip(out["image"], 0, 1)) and np.array_equal(a_lq, np.clip(b_lq, 0, 1))
+        changed += not np.array_equal(a_gt, gt)
+    assert changed > 20
 
 
 def test_affine_keeps_sr_pair_consistent():

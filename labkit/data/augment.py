@@ -11,9 +11,12 @@ How the pair stays consistent (:class:`PairedAugment`):
 - ``scale == 1``: one ``A.Compose`` with ``additional_targets={'gt': 'image'}``; albumentations
   draws each op's parameters once and applies them to both images, so any transform works and
   the pair is exactly consistent (pixel ops such as ``ColorJitter`` too).
-- ``scale > 1``: an ``A.ReplayCompose`` draws and applies the ops on ``gt``; the recorded
-  parameters are then replayed on ``lq``. Flips, transpose and 90-degree rotations carry no size
-  information and replay exactly; pixel-level colour ops replay their factors. ``Affine`` (and
+- ``scale > 1`` with only size-free ops (flips, transpose, 90-degree rotations, D4, colour ops):
+  the same ``A.Compose`` with ``additional_targets={'lq': 'image'}`` and the shape check off; these
+  ops carry no size information, so the parameters drawn once apply exactly to both sizes (the
+  output is bit-identical to the replay below, at a seventh of its cost).
+- ``scale > 1`` with ``Affine``: an ``A.ReplayCompose`` draws and applies the ops on ``gt``; the
+  recorded parameters are then replayed on ``lq``. Size-free ops replay exactly. ``Affine`` (and
   ``ShiftScaleRotate``) stores a 3x3 pixel matrix computed for the ``gt`` size, so before the
   replay the matrix is conjugated into ``lq`` pixel coordinates with the pixel-centre map
   ``x_gt = s * x_lq + (s - 1) / 2`` (the map under which an s x s block average of ``gt`` is
@@ -95,6 +98,12 @@ def _check_scale_safe(transforms: Sequence[Any]) -> None:
             )
 
 
+def _has_affine(transforms: Sequence[Any]) -> bool:
+    """Whether any transform (inside containers too) is an ``Affine``, whose matrix must be rescaled for lq."""
+    return any(_has_affine(t.transforms) if isinstance(t, _CONTAINERS) else isinstance(t, A.Affine)
+               for t in transforms)
+
+
 def _lq_matrix(matrix: np.ndarray, scale: int) -> np.ndarray:
     """Conjugate a 3x3 gt pixel-space affine matrix into lq pixel space (pixel-centre map)."""
     offset = (scale - 1) / 2.0
@@ -174,11 +183,14 @@ class PairedAugment:
         if int(scale) != scale or scale < 1:
             raise ValueError(f"scale must be a positive integer, got {scale}")
         self.scale = int(scale)
+        self._replay = False
         if self.scale == 1:
             self._compose = A.Compose(transforms, additional_targets={"gt": "image"})
         else:
             _check_scale_safe(transforms)
-            self._compose = A.ReplayCompose(transforms)
+            self._replay = _has_affine(transforms)
+            self._compose = (A.ReplayCompose(transforms) if self._replay
+                             else A.Compose(transforms, additional_targets={"lq": "image"}, is_check_shapes=False))
         self.reseed(seed)
 
     @property
@@ -211,6 +223,9 @@ class PairedAugment:
         if self.scale == 1:
             out = self._compose(image=lq_w, gt=gt_w)
             lq_out, gt_out = out["image"], out["gt"]
+        elif not self._replay:
+            out = self._compose(image=gt_w, lq=lq_w)   # gt first: the draws follow gt, as the replay's
+            lq_out, gt_out = out["lq"], out["image"]
         else:
             out = self._compose(image=gt_w)
             gt_out, record = out["image"], out["replay"]

@@ -191,14 +191,22 @@ class SRFolderDataset(Dataset):
             self._lq_cache[i] = lq
         return lq
 
-    def _crop_pair(self, gt: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Aligned random patch; the LR patch equals the crop of bicubic_downsample(whole gt)."""
+    def _crop_pair(self, i: int, gt: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Aligned random patch; the LR patch equals the crop of bicubic_downsample(whole gt).
+
+        With ``cache`` the whole LR image is made once and cropped; without it, only a window around
+        the patch is downsampled (the same numbers, bit for bit: the kernel never reaches the window's
+        edge, so every LR pixel sums the same HR pixels with the same weights).
+        """
         s, size = self.scale, self.gt_size
         assert size is not None
         h, w = gt.shape[:2]
         lq_size = size // s
         top, left = lr_crop_origin(h // s, w // s, lq_size, rng)
         gy, gx = top * s, left * s
+        if self.cache:
+            lq = self._lq_whole(i, gt)[top : top + lq_size, left : left + lq_size]
+            return lq, gt[gy : gy + size, gx : gx + size]
         margin = 3 * s  # the antialiased cubic kernel reaches 2*scale HR pixels; keep a multiple of s
         y0, x0 = max(0, gy - margin), max(0, gx - margin)
         y1, x1 = min(h, gy + size + margin), min(w, gx + size + margin)
@@ -215,7 +223,7 @@ class SRFolderDataset(Dataset):
         if self.gt_size is None:
             lq = self._lq_whole(i, gt)
         else:
-            lq, gt = self._crop_pair(gt, torch_rng())
+            lq, gt = self._crop_pair(i, gt, torch_rng())
         lq, gt = apply_augment(self.augment, lq, gt, self.scale, self.names[i])
         return to_item(lq, gt, self.names[i])
 
