@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 
 import numpy as np
 import pytest
@@ -107,6 +108,38 @@ def test_random_mask_is_seeded():
     assert np.array_equal(a, masks.random_mask(48, 48, 0.25, seed=3))
     assert not np.array_equal(a, masks.random_mask(48, 48, 0.25, seed=4))
     assert not masks.random_mask(48, 48, 0.0, seed=1).any()
+
+
+def _strokes_with_skimage(h: int, w: int, fraction: float, seed: int) -> np.ndarray:
+    """Free-form strokes drawn one scikit-image disk at a time (the reference the brush must equal)."""
+    from skimage.draw import disk
+
+    rng, mask = np.random.default_rng(seed), np.zeros((h, w), dtype=bool)
+    target = math.ceil(fraction * mask.size - 1e-9)
+    while mask.sum() < target:
+        rng.integers(1)   # random_mask's draw of the shape kind (one kind here)
+        side = min(h, w)
+        radius = float(rng.uniform(max(1.5, side / 48), max(2.5, side / 16)))
+        r, c, angle = float(rng.uniform(0, h)), float(rng.uniform(0, w)), float(rng.uniform(0, 2 * np.pi))
+        for _ in range(int(rng.integers(3, 9))):
+            angle += float(rng.uniform(-np.pi / 2, np.pi / 2))
+            length = float(rng.uniform(side / 12, side / 4))
+            steps = max(1, int(length / max(1.0, radius / 2)))
+            for _ in range(steps):
+                r = float(np.clip(r + np.sin(angle) * length / steps, 0, h - 1))
+                c = float(np.clip(c + np.cos(angle) * length / steps, 0, w - 1))
+                mask[disk((r, c), radius, shape=mask.shape)] = True
+                if mask.sum() >= target:
+                    return mask
+    return mask
+
+
+@pytest.mark.parametrize("size", [(48, 48), (64, 40), (200, 256)])
+def test_strokes_are_scikit_image_disks_to_the_pixel(size):
+    for seed in range(12):
+        for fraction in (0.05, 0.3):
+            ours = masks.random_mask(*size, fraction, seed=seed, kinds=("strokes",))
+            assert np.array_equal(ours, _strokes_with_skimage(*size, fraction, seed)), (seed, fraction)
 
 
 def test_random_mask_bad_arguments():
