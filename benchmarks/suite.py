@@ -12,7 +12,8 @@ Sections:
   data, optimizer, device); goal: fit within 3 % of the bare loop. The figure is the median of alternating
   rounds, with their spread (trusted when within 2 %).
 - **cpu**: the CPU options for training the smoke models, each against plain fp32: channels_last,
-  bf16 autocast, one thread instead of all.
+  bf16 autocast, one thread instead of all; and Adam's per-tensor update loop (torch's CPU default)
+  against ``foreach=True`` (the labs' choice: the same weights, bit for bit).
 - **inference**: each model's images/s whole, tiled (:func:`labkit.infer.tiled` with ``batch``
   tiles per forward call; the one-tile-per-call ratio in the details) vs whole (time ratio; goal:
   tiled <= 1.2x whole beyond the tiles' overlap redundancy); peak memory, whole vs tiled with one
@@ -22,7 +23,8 @@ Sections:
   goal ~8.0x).
 - **data**: 001's patch extraction (:func:`labkit.data.patch_export.make_patch_pairs`) serial vs
   ``process_num`` workers; padded-patch inference on a 3264 x 2448 input (the contest's size)
-  plain vs skipping (:func:`labkit.infer.padded_patch_predict`; the write-up measured 1.44x).
+  plain vs skipping (:func:`labkit.infer.padded_patch_predict`; the write-up measured 1.44x); SR
+  training items with the LR downsampled per crop from a window vs cropped from the cached whole LR.
 - **gpu** (CUDA only; skipped on CPU with a notice): training steps/s of RRDB, SwinIR and NAFNet
   in fp32, bf16 autocast, bf16 + channels_last, and + ``torch.compile`` where it works.
 """
@@ -46,7 +48,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from labkit import env, models
 from labkit.data import sample
+from labkit.data.augment import PairedAugment, sr_000_transforms
 from labkit.data.patch_export import make_patch_pairs
+from labkit.data.sr import SRFolderDataset
 from labkit.infer import padded_patch_predict, self_ensemble, tile_starts, tiled
 from labkit.report import markdown_table, write_json_atomic
 from labkit.train import fit
@@ -63,6 +67,8 @@ CONFIG: dict[str, Any] = dict(
                    sr_size=96, restoration_size=192, tile=48, overlap=8, batch=4, memory=True,
                    memory_sr_size=128, memory_restoration_size=256),
     patches=dict(images=8, size=1024, img_size=96, stride=48, larger=(192,), process_num=2),
+    sr_crops=dict(scale=4, gt_size=64, items=400),
+    adam=dict(model="rrdb_smoke", steps=20, rounds=5),
     padded=dict(height=2448, width=3264, patch_size=256, stride=128, batch_size=8, width_feat=8),
     gpu=dict(steps=20, batch_size=8, gt_size=128),
 )
@@ -73,6 +79,8 @@ QUICK: dict[str, Any] = dict(
     inference=dict(models=["edsr_smoke"], sr_size=32, restoration_size=64, tile=16, overlap=4, batch=4,
                    memory=False),
     patches=dict(images=2, size=192, img_size=64, stride=32, larger=(), process_num=2),
+    sr_crops=dict(scale=4, gt_size=64, items=20),
+    adam=dict(model="rrdb_smoke", steps=2, rounds=1),
     padded=dict(height=300, width=400, patch_size=128, stride=64, batch_size=8, width_feat=4),
     gpu=dict(steps=2, batch_size=2, gt_size=64),
 )
@@ -311,6 +319,7 @@ def bench_cpu(cfg: dict, repeats: int) -> list[dict]:
             ratio = float(np.median(alternating_ratios(one_thread, plain, c["rounds"])))
             rows.append(_row("cpu", f"{name}: train step, 1 thread vs {threads}", ratio, "1-thread time / all-threads time",
                              f"~{threads} (the cores are used)", None, batch=f"{c['batch_size']} x {c['gt_size']}px"))
+    rows.append(_adam_row(cfg["adam"]))
     return rows
 
 
@@ -398,6 +407,43 @@ def _photos(n: int, size: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return photos
 
 
+def _sr_crop_row(c: dict, repeats: int) -> dict:
+    """SR training items (random crop, LR, 000's flips): LR downsampled per crop from a window vs cropped from
+    the dataset's cached whole LR image (the same numbers, bit for bit)."""
+    photos = [(n, im) for n, im in sample.sample_images("train")]
+    aug = PairedAugment(sr_000_transforms(p=0.5, shift_scale_rotate=False), scale=c["scale"])
+    sets = {cache: SRFolderDataset.from_arrays(photos, c["scale"], gt_size=c["gt_size"], crop_to_scale=True,
+                                              augment=aug, cache=cache, repeat=-(-c["items"] // len(photos)))
+            for cache in (False, True)}
+    for k in range(len(photos)):   # the whole LR images are made on the first read of each photo: not timed
+        sets[True][k]
+    t = best_times({str(cache): (lambda ds=ds: [ds[k] for k in range(c["items"])]) for cache, ds in sets.items()},
+                   repeats)
+    ratio = t["False"] / t["True"]
+    return _row("data", f"SR training crop (x{c['scale']}, {c['gt_size']} px): window LR vs cached whole LR", ratio,
+                "window time / cached time", "> 1 (notebook 02 and the 03 course checkpoint use the cache)", ratio > 1.0,
+                ms_per_item_window=round(1000 * t["False"] / c["items"], 3),
+                ms_per_item_cached=round(1000 * t["True"] / c["items"], 3))
+
+
+def _adam_row(c: dict) -> dict:
+    """Adam's update of a smoke model: the per-tensor loop (torch's CPU default) vs ``foreach=True``, the labs'
+    choice; both end with the same weights, bit for bit (checked here)."""
+    def case(foreach: bool):
+        torch.manual_seed(0)
+        model = _SMOKE[c["model"]][1]()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=foreach)
+        for q in model.parameters():
+            q.grad = torch.full_like(q, 1e-3)
+        return model, lambda: [opt.step() for _ in range(c["steps"])]
+
+    (m_loop, loop), (m_each, each) = case(False), case(True)
+    ratio = float(np.median(alternating_ratios(loop, each, c["rounds"])))
+    same = all(torch.equal(a, b) for a, b in zip(m_loop.parameters(), m_each.parameters()))
+    return _row("cpu", f"{c['model']}: Adam update, per-tensor loop vs foreach", ratio, "loop time / foreach time",
+                "> 1 with the same weights", ratio > 1.0 and same, same_weights=same, steps=c["steps"])
+
+
 def bench_data(cfg: dict, repeats: int) -> list[dict]:
     c = cfg["patches"]
     pairs = _photos(c["images"], c["size"])
@@ -412,6 +458,7 @@ def bench_data(cfg: dict, repeats: int) -> list[dict]:
                  images=f"{len(pairs)} x {c['size']}px", serial_s=round(t["serial"], 2),
                  parallel_s=round(t["parallel"], 2))]
 
+    rows.append(_sr_crop_row(cfg["sr_crops"], repeats))
     p = cfg["padded"]
     torch.manual_seed(0)
     w = p["width_feat"]

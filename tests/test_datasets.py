@@ -196,6 +196,25 @@ def test_paired_div2k_names_match(tmp_path):
     assert crop["gt"].shape == (3, 8, 8) and crop["lq"].shape == (3, 4, 4)
 
 
+def test_paired_cache_gives_the_same_items_without_reading_again(tmp_path):
+    gt_dir, lq_dir = _div2k_like(tmp_path, ["0001", "0002"], scale=2)
+    plain = PairedFolderDataset(lq_dir, gt_dir, scale=2, gt_size=8, repeat=3)
+    cached = PairedFolderDataset(lq_dir, gt_dir, scale=2, gt_size=8, repeat=3, cache=True)
+    torch.manual_seed(4)
+    first = [plain[k] for k in range(len(plain))]
+    torch.manual_seed(4)
+    second = [cached[k] for k in range(len(cached))]
+    for a, b in zip(first, second):
+        assert torch.equal(a["lq"], b["lq"]) and torch.equal(a["gt"], b["gt"]) and a["name"] == b["name"]
+    for f in [*gt_dir.iterdir(), *lq_dir.iterdir()]:
+        f.unlink()   # every pair was read once: the cache serves them now, the plain dataset cannot
+    torch.manual_seed(4)
+    again = [cached[k] for k in range(len(cached))]
+    assert all(torch.equal(a["lq"], b["lq"]) and torch.equal(a["gt"], b["gt"]) for a, b in zip(again, second))
+    with pytest.raises(FileNotFoundError):
+        plain[0]
+
+
 def test_paired_missing_partner_named(tmp_path):
     gt_dir, lq_dir = _div2k_like(tmp_path, ["0001", "0002"], scale=2)
     _save(gt_dir / "0007.png", _smooth_image(24, 20, 9))

@@ -11,14 +11,12 @@ How the pair stays consistent (:class:`PairedAugment`):
 - ``scale == 1``: one ``A.Compose`` with ``additional_targets={'gt': 'image'}``; albumentations
   draws each op's parameters once and applies them to both images, so any transform works and
   the pair is exactly consistent (pixel ops such as ``ColorJitter`` too).
-- ``scale > 1`` with only size-free ops (flips, transpose, 90-degree rotations, D4, colour ops):
-  the same ``A.Compose`` with ``additional_targets={'lq': 'image'}`` and the shape check off; these
-  ops carry no size information, so the parameters drawn once apply exactly to both sizes (the
-  output is bit-identical to the replay below, at a seventh of its cost).
-- ``scale > 1`` with ``Affine``: an ``A.ReplayCompose`` draws and applies the ops on ``gt``; the
-  recorded parameters are then replayed on ``lq``. Size-free ops replay exactly. ``Affine`` (and
-  ``ShiftScaleRotate``) stores a 3x3 pixel matrix computed for the ``gt`` size, so before the
-  replay the matrix is conjugated into ``lq`` pixel coordinates with the pixel-centre map
+- ``scale > 1``: an ``A.Compose`` draws and applies the ops on ``gt``; the parameters each op drew
+  are then replayed on ``lq`` by a copy of the pipeline in albumentations' replay mode (what
+  ``ReplayCompose.replay`` does, bit for bit, without rebuilding the pipeline from a record at
+  every call). Size-free ops replay exactly. ``Affine`` (and ``ShiftScaleRotate``) stores a 3x3
+  pixel matrix computed for the ``gt`` size, so before the replay the matrix is conjugated into
+  ``lq`` pixel coordinates with the pixel-centre map
   ``x_gt = s * x_lq + (s - 1) / 2`` (the map under which an s x s block average of ``gt`` is
   ``lq``). This keeps the geometry exact: translations are replayed as ``t / s`` (fractional lq
   pixels; drawing the percentage again at the lq size would truncate ``int(f * w)`` differently),
@@ -45,8 +43,8 @@ each other), which a training checkpoint does not save.
 
 from __future__ import annotations
 
+import copy
 import random
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -98,12 +96,6 @@ def _check_scale_safe(transforms: Sequence[Any]) -> None:
             )
 
 
-def _has_affine(transforms: Sequence[Any]) -> bool:
-    """Whether any transform (inside containers too) is an ``Affine``, whose matrix must be rescaled for lq."""
-    return any(_has_affine(t.transforms) if isinstance(t, _CONTAINERS) else isinstance(t, A.Affine)
-               for t in transforms)
-
-
 def _lq_matrix(matrix: np.ndarray, scale: int) -> np.ndarray:
     """Conjugate a 3x3 gt pixel-space affine matrix into lq pixel space (pixel-centre map)."""
     offset = (scale - 1) / 2.0
@@ -111,13 +103,9 @@ def _lq_matrix(matrix: np.ndarray, scale: int) -> np.ndarray:
     return np.linalg.inv(to_gt) @ np.asarray(matrix, dtype=np.float64) @ to_gt
 
 
-def _rescale_replay(node: dict[str, Any], scale: int) -> None:
-    """Rewrite a ReplayCompose record made on gt so that it replays on lq (in place)."""
-    for child in node.get("transforms", []) or []:
-        _rescale_replay(child, scale)
-    params = node.get("params")
-    if not params:
-        return
+def _lq_params(params: dict[str, Any], scale: int) -> dict[str, Any]:
+    """A gt transform's drawn parameters, rewritten for the lq image (a new dict)."""
+    params = dict(params)
     if "matrix" in params:
         params["matrix"] = _lq_matrix(params["matrix"], scale)
     if "output_shape" in params:
@@ -126,6 +114,55 @@ def _rescale_replay(node: dict[str, Any], scale: int) -> None:
     if "shape" in params:
         shape = tuple(params["shape"])
         params["shape"] = (shape[0] // scale, shape[1] // scale) + shape[2:]
+    return params
+
+
+def _leaves(transforms: Sequence[Any]) -> list[Any]:
+    """The transforms inside ``transforms`` and its containers, depth first (the order they run in)."""
+    out: list[Any] = []
+    for t in transforms:
+        out += _leaves(t.transforms) if isinstance(t, _CONTAINERS) else [t]
+    return out
+
+
+class _LqReplay:
+    """Replays on lq what a gt pipeline drew, as albumentations' ``ReplayCompose.replay`` does.
+
+    ``lq_pipeline`` is a copy of the gt pipeline with every transform in replay mode (a transform then
+    applies the parameters it is given, or nothing, instead of drawing). After each gt call,
+    :meth:`__call__` hands each copy the parameters its gt transform drew (rescaled for lq; none for
+    transforms that did not fire) and runs the copy on lq. The replay rebuilds the pipeline from a
+    serialized record at every call; this keeps one copy, so it costs a fifth as much, bit for bit
+    the same.
+    """
+
+    def __init__(self, gt_pipeline: A.Compose, scale: int) -> None:
+        self.scale = scale
+        self.gt_leaves = _leaves(gt_pipeline.transforms)
+        self.lq_pipeline = copy.deepcopy(gt_pipeline)
+        self.lq_leaves = _leaves(self.lq_pipeline.transforms)
+        for t in [*self.lq_leaves, *_containers(self.lq_pipeline.transforms)]:
+            t.replay_mode = True
+
+    def forget(self) -> None:
+        """Clear the gt transforms' parameters before a gt call (a transform a call skips keeps its old ones)."""
+        for t in self.gt_leaves:
+            t.params = {}
+
+    def __call__(self, lq: np.ndarray) -> np.ndarray:
+        for g, t in zip(self.gt_leaves, self.lq_leaves):
+            t.applied_in_replay = bool(g.params)   # a transform that fired holds its params, at least 'shape'
+            t.params = _lq_params(g.params, self.scale)
+        return self.lq_pipeline(force_apply=True, image=lq)["image"]
+
+
+def _containers(transforms: Sequence[Any]) -> list[Any]:
+    """The containers (OneOf, SomeOf, Sequential) inside ``transforms``, nested ones too."""
+    out: list[Any] = []
+    for t in transforms:
+        if isinstance(t, _CONTAINERS):
+            out += [t, *_containers(t.transforms)]
+    return out
 
 
 def _to_work(img: np.ndarray, name: str) -> np.ndarray:
@@ -172,7 +209,7 @@ class PairedAugment:
             ``scale > 1`` (see the module docstring), or at call time mismatched shapes.
         TypeError: non-array inputs or unsupported dtypes.
 
-    Source: albumentations' additional-targets / ReplayCompose mechanisms; the consistency
+    Source: albumentations' additional-targets / replay-mode mechanisms; the consistency
     argument is in the module docstring.
     """
 
@@ -183,14 +220,13 @@ class PairedAugment:
         if int(scale) != scale or scale < 1:
             raise ValueError(f"scale must be a positive integer, got {scale}")
         self.scale = int(scale)
-        self._replay = False
+        self._lq_replay: _LqReplay | None = None
         if self.scale == 1:
             self._compose = A.Compose(transforms, additional_targets={"gt": "image"})
         else:
             _check_scale_safe(transforms)
-            self._replay = _has_affine(transforms)
-            self._compose = (A.ReplayCompose(transforms) if self._replay
-                             else A.Compose(transforms, additional_targets={"lq": "image"}, is_check_shapes=False))
+            self._compose = A.Compose(transforms)
+            self._lq_replay = _LqReplay(self._compose, self.scale)
         self.reseed(seed)
 
     @property
@@ -220,19 +256,13 @@ class PairedAugment:
                 f"(expected gt height/width {expected} and the same channels)"
             )
         self._draw_state()
-        if self.scale == 1:
+        if self._lq_replay is None:
             out = self._compose(image=lq_w, gt=gt_w)
             lq_out, gt_out = out["image"], out["gt"]
-        elif not self._replay:
-            out = self._compose(image=gt_w, lq=lq_w)   # gt first: the draws follow gt, as the replay's
-            lq_out, gt_out = out["lq"], out["image"]
         else:
-            out = self._compose(image=gt_w)
-            gt_out, record = out["image"], out["replay"]
-            _rescale_replay(record, self.scale)
-            with warnings.catch_warnings():  # rebuilding ShiftScaleRotate warns every time
-                warnings.simplefilter("ignore", UserWarning)
-                lq_out = A.ReplayCompose.replay(record, image=lq_w)["image"]
+            self._lq_replay.forget()
+            gt_out = self._compose(image=gt_w)["image"]
+            lq_out = self._lq_replay(lq_w)
         return _from_work(lq_out, lq_dtype), _from_work(gt_out, gt_dtype)
 
     def __repr__(self) -> str:

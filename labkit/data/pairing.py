@@ -41,7 +41,8 @@ from labkit.io import img2tensor, list_images, read_image
 
 __all__ = [
     "Augment", "PathLike", "RngLike", "README", "see", "listing", "check_scale", "check_gt_size", "check_repeat",
-    "torch_rng", "as_float_image", "lr_crop_origin", "apply_augment", "to_item", "paired_random_crop",
+    "torch_rng", "as_float_image", "lr_crop_origin", "apply_augment", "pack_image", "unpack_image", "to_item",
+    "paired_random_crop",
     "PairedFolderDataset", "ArrayPairDataset", "PairListDataset", "DegradedCropDataset",
 ]
 
@@ -135,6 +136,18 @@ def apply_augment(
             "a paired augmentation must apply the same geometric transform to both images"
         )
     return lq2, gt2
+
+
+def pack_image(img: np.ndarray) -> np.ndarray:
+    """A float32 [0,1] image to keep in memory: uint8 (a quarter of the bytes) when that is exact, as for
+    every image decoded from an 8-bit file; else the float32 array itself. :func:`unpack_image` inverts it."""
+    q = np.round(img * np.float32(255.0)).astype(np.uint8)
+    return q if np.array_equal(q.astype(np.float32) / np.float32(255.0), img) else np.ascontiguousarray(img)
+
+
+def unpack_image(stored: np.ndarray) -> np.ndarray:
+    """The float32 [0,1] image that :func:`pack_image` stored (bit for bit)."""
+    return stored.astype(np.float32) / np.float32(255.0) if stored.dtype == np.uint8 else stored
 
 
 def to_item(lq: np.ndarray, gt: np.ndarray, name: str) -> dict:
@@ -231,6 +244,9 @@ class PairedFolderDataset(Dataset):
         gt_size: GT patch side for aligned random crops (:func:`paired_random_crop`), or None.
         augment: optional ``(lq, gt) -> (lq, gt)`` on HWC float32 arrays, applied after cropping.
         repeat: the length is ``repeat x number of pairs``.
+        cache: keep each decoded pair in memory after its first read (8-bit images as uint8): for
+            folders that fit in memory, such as exported training patches, read again every epoch.
+            Each DataLoader worker keeps its own.
 
     Items: ``{'lq', 'gt', 'name'}`` (name = the GT stem), tensors CHW float32 [0,1].
 
@@ -251,8 +267,11 @@ class PairedFolderDataset(Dataset):
         augment: Optional[Augment] = None,
         *,
         repeat: int = 1,
+        cache: bool = False,
     ) -> None:
         self.lq_root, self.gt_root = Path(lq_root), Path(gt_root)
+        self.cache = bool(cache)
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.scale = check_scale(scale)
         self.gt_size = check_gt_size(gt_size, self.scale)
         self.augment = augment
@@ -300,13 +319,7 @@ class PairedFolderDataset(Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
         lq_path, gt_path = self.pairs[index % len(self.pairs)]
-        lq, gt = read_image(lq_path), read_image(gt_path)
-        (lh, lw), (gh, gw) = lq.shape[:2], gt.shape[:2]
-        if (gh, gw) != (lh * self.scale, lw * self.scale):
-            raise ValueError(
-                f"size mismatch: GT '{gt_path}' is {gh}x{gw} but LR '{lq_path}' is {lh}x{lw} "
-                f"(HxW); with scale {self.scale} the GT should be {lh * self.scale}x{lw * self.scale}"
-            )
+        lq, gt = self._read_pair(index % len(self.pairs))
         if self.gt_size is not None:
             try:
                 lq, gt = paired_random_crop(lq, gt, self.gt_size, self.scale)
@@ -314,6 +327,22 @@ class PairedFolderDataset(Dataset):
                 raise ValueError(f"pair '{lq_path}' / '{gt_path}': {e}") from None
         lq, gt = apply_augment(self.augment, lq, gt, self.scale, gt_path.stem)
         return to_item(lq, gt, gt_path.stem)
+
+    def _read_pair(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pair ``k`` decoded (float32 HWC [0,1]), from the cache when it holds it; sizes checked."""
+        if k in self._cache:
+            return tuple(unpack_image(a) for a in self._cache[k])  # type: ignore[return-value]
+        lq_path, gt_path = self.pairs[k]
+        lq, gt = read_image(lq_path), read_image(gt_path)
+        (lh, lw), (gh, gw) = lq.shape[:2], gt.shape[:2]
+        if (gh, gw) != (lh * self.scale, lw * self.scale):
+            raise ValueError(
+                f"size mismatch: GT '{gt_path}' is {gh}x{gw} but LR '{lq_path}' is {lh}x{lw} "
+                f"(HxW); with scale {self.scale} the GT should be {lh * self.scale}x{lw * self.scale}"
+            )
+        if self.cache:
+            self._cache[k] = (pack_image(lq), pack_image(gt))
+        return lq, gt
 
     def __repr__(self) -> str:
         return (

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from labkit.data.degrade import bicubic_downsample, crop_to_multiple
 from labkit.data.pairing import (Augment, PathLike, apply_augment, as_float_image, check_gt_size, check_repeat,
-                                 check_scale, listing, lr_crop_origin, see, to_item, torch_rng)
+                                 check_scale, listing, lr_crop_origin, pack_image, see, to_item, torch_rng, unpack_image)
 from labkit.io import image_size, list_images, read_image
 
 __all__ = ["SRFolderDataset", "div2k_paths", "sr_benchmark_paths", "sr_pairs"]
@@ -164,8 +164,7 @@ class SRFolderDataset(Dataset):
     def _load_gt(self, i: int) -> np.ndarray:
         """The HR image ``i`` (cropped to the scale when ``crop_to_scale``), float32 HWC [0,1]."""
         if i in self._gt_cache:
-            stored = self._gt_cache[i]
-            return stored.astype(np.float32) / np.float32(255.0) if stored.dtype == np.uint8 else stored
+            return unpack_image(self._gt_cache[i])
         if self._arrays is not None:
             img = self._arrays[i]
         else:
@@ -178,9 +177,7 @@ class SRFolderDataset(Dataset):
                 f"differs from the size {self.sizes[i][0]}x{self.sizes[i][1]} seen at construction"
             )
         if self.cache and self._arrays is None:
-            q = np.round(img * np.float32(255.0)).astype(np.uint8)
-            exact = np.array_equal(q.astype(np.float32) / np.float32(255.0), img)
-            self._gt_cache[i] = q if exact else np.ascontiguousarray(img)
+            self._gt_cache[i] = pack_image(img)
         return img
 
     def _lq_whole(self, i: int, gt: np.ndarray) -> np.ndarray:

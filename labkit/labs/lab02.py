@@ -103,7 +103,7 @@ def make_model(net: str, cfg: dict) -> nn.Module:
 def make_optimizer(model: nn.Module, cfg: dict, net: str) -> torch.optim.Adam:
     """Adam, betas (0.9, 0.999); lr ``swinir_lr`` for SwinIR, ``swinir_x2.lr`` for 003's x2, else ``lr``."""
     lr = {"swinir": cfg["swinir_lr"], "swinir_x2": cfg["swinir_x2"]["lr"]}.get(net, cfg["lr"])
-    return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), foreach=True)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: dict) -> torch.optim.lr_scheduler.StepLR:

@@ -106,8 +106,8 @@ def make_augment(cfg: dict) -> augment.PairedAugment:
 
 
 def make_train_set(folder: Path, cfg: dict, sr_augment: Any) -> pairing.PairedFolderDataset:
-    """The exported patches of ``folder``, augmented."""
-    return pairing.PairedFolderDataset(folder / "lq", folder / "gt", scale=cfg["scale"], augment=sr_augment)
+    """The exported patches of ``folder``, augmented (decoded once, then kept in memory)."""
+    return pairing.PairedFolderDataset(folder / "lq", folder / "gt", scale=cfg["scale"], augment=sr_augment, cache=True)
 
 
 def make_val_arrays(val_pairs: list, scale: int) -> pairing.ArrayPairDataset:
@@ -130,7 +130,7 @@ def make_model(cfg: dict) -> nn.Module:
 
 def make_optimizer(model: nn.Module, cfg: dict, lr: float | None = None) -> torch.optim.Adam:
     """Adam, lr 1e-4 (``lr``), betas (0.9, 0.99): write-up 000."""
-    return torch.optim.Adam(model.parameters(), lr=cfg["lr"] if lr is None else lr, betas=tuple(cfg["betas"]))
+    return torch.optim.Adam(model.parameters(), lr=cfg["lr"] if lr is None else lr, betas=tuple(cfg["betas"]), foreach=True)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: dict) -> torch.optim.lr_scheduler.StepLR:
@@ -161,7 +161,7 @@ def build_pretraining(cfg: dict, opts: dict) -> Recipe:
     if pre is None or cfg["model"] is None:
         raise ValueError("lab 03: net=pretrain trains the smoke profile's small RRDB; this profile has none")
     model = make_model(cfg)   # seeded by train_lab first: the same initial weights as the notebook's control
-    optimizer = torch.optim.Adam(model.parameters(), lr=pre["lr"], betas=tuple(cfg["betas"]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=pre["lr"], betas=tuple(cfg["betas"]), foreach=True)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=pre["steps"], eta_min=pre["min_lr"])
     return Recipe(model, make_pretrain_set(cfg), None, dict(
         loss=pre["loss"], optimizer=optimizer, scheduler=scheduler, scheduler_interval="step", steps=pre["steps"],

@@ -154,7 +154,7 @@ def make_model(cfg: dict) -> nn.Module:
 
 def make_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Adam:
     """Adam, betas (0.9, 0.999), lr ``lr``: write-up 001."""
-    return torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.999))
+    return torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.999), foreach=True)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: dict) -> torch.optim.lr_scheduler.CosineAnnealingLR:

@@ -110,7 +110,7 @@ def make_model(cfg: dict, arch: str, drop_out_rate: float = 0.0, width: int | No
 
 def make_optimizer(model: nn.Module, lr: float) -> torch.optim.AdamW:
     """NAFNet's official optimizer: AdamW, betas (0.9, 0.9), no weight decay."""
-    return torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.9), weight_decay=0.0)
+    return torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.9), weight_decay=0.0, foreach=True)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.CosineAnnealingLR:

@@ -122,7 +122,8 @@ def make_gan_step(cfg: dict, content: dict | None = None, lambda_gp: float | Non
 
 def adamw(net: nn.Module, lr: float, cfg: dict) -> torch.optim.AdamW:
     """AdamW with 002's betas and weight decay."""
-    return torch.optim.AdamW(net.parameters(), lr=lr, betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"])
+    return torch.optim.AdamW(net.parameters(), lr=lr, betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"],
+                             foreach=True)
 
 
 def make_optimizers(g: nn.Module, d: nn.Module, cfg: dict) -> tuple[torch.optim.AdamW, torch.optim.AdamW]:
